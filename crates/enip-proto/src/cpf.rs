@@ -90,18 +90,29 @@ impl ServiceItem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item<'a> {
     NullAddress,
-    ConnectedAddress { connection_id: u32 },
-    SequencedAddress { connection_id: u32, sequence: u32 },
+    ConnectedAddress {
+        connection_id: u32,
+    },
+    SequencedAddress {
+        connection_id: u32,
+        sequence: u32,
+    },
     /// Unconnected data: a Message Router request or reply.
     UnconnectedData(&'a [u8]),
     /// Connected data: the CIP sequence count, then a Message Router request or reply.
-    ConnectedData { sequence: u16, data: &'a [u8] },
+    ConnectedData {
+        sequence: u16,
+        data: &'a [u8],
+    },
     Identity(IdentityItem<'a>),
     Services(ServiceItem),
     SockAddrOT(SockAddr),
     SockAddrTO(SockAddr),
     /// An item type this codec does not interpret, kept as sent.
-    Other { type_id: u16, data: &'a [u8] },
+    Other {
+        type_id: u16,
+        data: &'a [u8],
+    },
 }
 
 impl<'a> Item<'a> {

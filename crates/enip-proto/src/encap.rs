@@ -353,7 +353,9 @@ impl FrameDecoder {
         };
         self.consumed = len;
         let frame = self.buf.get(..len).unwrap_or_default();
-        Encapsulation::decode(frame).map(Some).map_err(|e| e.at(base))
+        Encapsulation::decode(frame)
+            .map(Some)
+            .map_err(|e| e.at(base))
     }
 }
 

@@ -9,7 +9,11 @@ pub enum ErrorKind {
     /// The structure needs `needed` more bytes than the buffer holds.
     Truncated { what: &'static str, needed: usize },
     /// A declared length exceeds the configured maximum.
-    TooLong { what: &'static str, declared: usize, max: usize },
+    TooLong {
+        what: &'static str,
+        declared: usize,
+        max: usize,
+    },
     /// A field holds a value the codec does not accept.
     Invalid { what: &'static str, value: u64 },
     /// Bytes follow a structure that must end the buffer.
@@ -44,16 +48,19 @@ impl fmt::Display for DecodeError {
             ErrorKind::Truncated { what, needed } => {
                 write!(f, "{what} truncated: {needed} more byte(s) needed")?
             }
-            ErrorKind::TooLong { what, declared, max } => {
-                write!(f, "{what} declares {declared} bytes, more than the maximum {max}")?
-            }
+            ErrorKind::TooLong {
+                what,
+                declared,
+                max,
+            } => write!(
+                f,
+                "{what} declares {declared} bytes, more than the maximum {max}"
+            )?,
             ErrorKind::Invalid { what, value } => write!(f, "invalid {what} {value:#x}")?,
             ErrorKind::Trailing { what, count } => {
                 write!(f, "{count} unexpected byte(s) after {what}")?
             }
-            ErrorKind::Unsupported { what, value } => {
-                write!(f, "unsupported {what} {value:#x}")?
-            }
+            ErrorKind::Unsupported { what, value } => write!(f, "unsupported {what} {value:#x}")?,
         }
         write!(f, " at byte {}", self.offset)
     }

@@ -226,7 +226,12 @@ impl<'a> Reply<'a> {
         let raw = r.bytes(words * 2, "additional status")?;
         let extended = raw
             .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c.first().copied().unwrap_or(0), c.get(1).copied().unwrap_or(0)]))
+            .map(|c| {
+                u16::from_le_bytes([
+                    c.first().copied().unwrap_or(0),
+                    c.get(1).copied().unwrap_or(0),
+                ])
+            })
             .collect();
         Ok(Self {
             service,

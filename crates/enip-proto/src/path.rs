@@ -81,8 +81,14 @@ pub struct ElectronicKey {
 pub enum Segment<'a> {
     /// A port segment: port number and link address (one byte for a slot, or an extended
     /// link address such as an IP address in ASCII).
-    Port { port: u16, link: &'a [u8] },
-    Logical { kind: LogicalKind, value: LogicalValue },
+    Port {
+        port: u16,
+        link: &'a [u8],
+    },
+    Logical {
+        kind: LogicalKind,
+        value: LogicalValue,
+    },
     ElectronicKey(ElectronicKey),
     /// ANSI extended symbolic segment (0x91): a tag or member name.
     Symbolic(&'a [u8]),
@@ -120,7 +126,9 @@ impl<'a> Segment<'a> {
     pub fn port(port: u16, slot: u8) -> Segment<'static> {
         Segment::Port {
             port,
-            link: SLOTS.get(usize::from(slot)..=usize::from(slot)).unwrap_or(&[0]),
+            link: SLOTS
+                .get(usize::from(slot)..=usize::from(slot))
+                .unwrap_or(&[0]),
         }
     }
 
@@ -460,9 +468,7 @@ fn target_of<'a>(segments: impl Iterator<Item = Segment<'a>>) -> Target {
             Segment::Logical {
                 kind: LogicalKind::Attribute,
                 value,
-            } if t.instance.is_some() && t.attribute.is_none() => {
-                t.attribute = Some(value.get())
-            }
+            } if t.instance.is_some() && t.attribute.is_none() => t.attribute = Some(value.get()),
             _ => break,
         }
     }
@@ -665,11 +671,12 @@ impl<'a> TextParser<'a> {
             .take_while(|c| c.is_ascii_alphanumeric())
             .count();
         let text = rest.get(skip..skip + digits).unwrap_or_default();
-        if text.is_empty() {
+        if !text.chars().next().is_some_and(|c| c.is_digit(radix)) {
             return Err(TextError::new(start + skip, "expected a number"));
         }
         let v = u32::from_str_radix(text, radix).map_err(|e| {
-            TextError::new(start, format!("bad number `{}`: {e}", &rest[..skip + digits]))
+            let shown = rest.get(..skip + digits).unwrap_or_default();
+            TextError::new(start, format!("bad number `{shown}`: {e}"))
         })?;
         self.pos = start + skip + digits;
         Ok(v)
@@ -751,6 +758,8 @@ impl fmt::Display for Path<'_> {
         let mut in_index = false;
         let mut numeric = 0; // numeric components printed so far
         let mut any = false;
+        // Whether anything but port segments has been printed.
+        let mut named = false;
         for s in &self.0 {
             let is_element = matches!(
                 s,
@@ -776,7 +785,7 @@ impl fmt::Display for Path<'_> {
                     }
                 }
                 Segment::Logical { kind, value }
-                    if any_numeric_slot(*kind, numeric) && (numeric > 0 || !any) =>
+                    if any_numeric_slot(*kind, numeric) && (numeric > 0 || !named) =>
                 {
                     let sep = if numeric == 0 { "@" } else { "/" };
                     write!(f, "{sep}{}", value.get())?;
@@ -807,6 +816,7 @@ impl fmt::Display for Path<'_> {
                 Segment::Data(d) => write!(f, "<data {} bytes>", d.len())?,
             }
             any = true;
+            named |= !matches!(s, Segment::Port { .. });
         }
         if in_index {
             f.write_str("]")?;
@@ -845,14 +855,21 @@ pub fn parse_route_text(text: &str) -> Result<Path<'_>, TextError> {
         let seg = match parse_int(link_text).and_then(|l| u8::try_from(l).ok()) {
             Some(slot) => Segment::port(port, slot),
             None if !link_text.is_empty()
-                && link_text.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-' || c == b':') =>
+                && link_text
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-' || c == b':') =>
             {
                 Segment::Port {
                     port,
                     link: link_text.as_bytes(),
                 }
             }
-            None => return Err(TextError::new(offset, format!("bad link address `{link_text}`"))),
+            None => {
+                return Err(TextError::new(
+                    offset,
+                    format!("bad link address `{link_text}`"),
+                ))
+            }
         };
         segs.push(seg);
         offset += link_text.len() + 1;

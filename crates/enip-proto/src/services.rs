@@ -482,9 +482,7 @@ impl<'a> SymbolAttr<'a> {
                 out.put_bytes(n);
             }
             Self::Type(v) | Self::ElementSize(v) => out.put_u16(v),
-            Self::Address(v) | Self::ObjectAddress(v) | Self::SoftwareControl(v) => {
-                out.put_u32(v)
-            }
+            Self::Address(v) | Self::ObjectAddress(v) | Self::SoftwareControl(v) => out.put_u32(v),
             Self::Dimensions(d) => d.iter().for_each(|x| out.put_u32(*x)),
             Self::ExternalAccess(v) => out.put_u8(v),
         }
@@ -644,10 +642,7 @@ impl<'a> TemplateDefinition<'a> {
 
     /// The type name without the `;...` suffix.
     pub fn type_name(&self) -> &'a [u8] {
-        self.name
-            .split(|&c| c == b';')
-            .next()
-            .unwrap_or(self.name)
+        self.name.split(|&c| c == b';').next().unwrap_or(self.name)
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) -> EncodeResult {
@@ -1228,20 +1223,27 @@ impl<'a> ReplyBody<'a> {
     pub fn decode(reply: &Reply<'a>, ctx: &ReplyContext<'_>) -> DecodeResult<Self> {
         let mut r = Reader::new(reply.data);
         let ok = reply.status.carries_data();
-        let cm_failure = reply.status == GeneralStatus::CONNECTION_FAILURE
-            || (!ok && !reply.data.is_empty());
+        let cm_failure =
+            reply.status == GeneralStatus::CONNECTION_FAILURE || (!ok && !reply.data.is_empty());
         let body = match ctx.kind {
             _ if r.is_empty() => Self::Empty,
-            ServiceKind::ForwardOpen | ServiceKind::LargeForwardOpen | ServiceKind::ForwardClose
+            ServiceKind::ForwardOpen
+            | ServiceKind::LargeForwardOpen
+            | ServiceKind::ForwardClose
                 if cm_failure =>
             {
                 Self::ConnectionFailure(ConnectionFailure::decode(&mut r)?)
+            }
+            // 0x1E: some embedded replies failed; the packet is still a reply list.
+            ServiceKind::MultipleServicePacket
+                if ok || reply.status == GeneralStatus::EMBEDDED_SERVICE_ERROR =>
+            {
+                Self::Multiple(Multiple::decode(&mut r)?)
             }
             _ if !ok => Self::Raw(r.rest()),
             ServiceKind::ReadTag | ServiceKind::ReadTagFragmented => {
                 Self::TagData(TagData::decode(&mut r)?)
             }
-            ServiceKind::MultipleServicePacket => Self::Multiple(Multiple::decode(&mut r)?),
             ServiceKind::GetAttributeList => Self::AttributeList(AttributeList::decode_with(
                 &mut r,
                 AttributeListForm::GetReply,

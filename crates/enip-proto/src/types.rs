@@ -362,7 +362,9 @@ impl LogixString {
         let data = r.bytes(LOGIX_STRING_CHARS, "STRING DATA")?;
         r.bytes(2, "STRING pad")?;
         match usize::try_from(len) {
-            Ok(n) if n <= LOGIX_STRING_CHARS => Ok(Self(data.get(..n).unwrap_or_default().to_vec())),
+            Ok(n) if n <= LOGIX_STRING_CHARS => {
+                Ok(Self(data.get(..n).unwrap_or_default().to_vec()))
+            }
             _ => Err(crate::DecodeError::new(
                 ErrorKind::Invalid {
                     what: "STRING LEN",

@@ -14,7 +14,11 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0, base: 0 }
+        Self {
+            buf,
+            pos: 0,
+            base: 0,
+        }
     }
 
     /// A reader whose error offsets start at `base`.
@@ -40,7 +44,10 @@ impl<'a> Reader<'a> {
     }
 
     pub fn invalid(&self, what: &'static str, value: impl Into<u64>) -> DecodeError {
-        self.error(ErrorKind::Invalid { what, value: value.into() })
+        self.error(ErrorKind::Invalid {
+            what,
+            value: value.into(),
+        })
     }
 
     /// The unread bytes, consuming them.
@@ -177,7 +184,10 @@ mod tests {
         assert_eq!(
             e,
             Some(DecodeError::new(
-                ErrorKind::Truncated { what: "b", needed: 3 },
+                ErrorKind::Truncated {
+                    what: "b",
+                    needed: 3
+                },
                 12
             ))
         );
