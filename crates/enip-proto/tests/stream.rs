@@ -80,12 +80,7 @@ proptest! {
         let mut dec = FrameDecoder::new(512);
         for c in data.chunks(chunk) {
             dec.feed(c);
-            loop {
-                match dec.next_frame() {
-                    Ok(Some(_)) => continue,
-                    Ok(None) | Err(_) => break,
-                }
-            }
+            while let Ok(Some(_)) = dec.next_frame() {}
         }
     }
 }
