@@ -12,7 +12,8 @@
 //! - [`path`]: EPATH segments and their text forms;
 //! - [`services`]: service bodies, resolved by (service, class);
 //! - [`types`]: data type codes and element encodings;
-//! - [`status`]: general and extended status names.
+//! - [`status`]: general and extended status names;
+//! - [`describe`]: readable dissections for logs and tools.
 
 #![cfg_attr(
     test,
@@ -25,6 +26,7 @@
 )]
 
 pub mod cpf;
+pub mod describe;
 pub mod encap;
 mod error;
 pub mod mr;
