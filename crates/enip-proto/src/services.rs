@@ -151,6 +151,9 @@ impl<'a> Body<'a> for WriteTagFragmented<'a> {
 pub struct ReadModifyWrite<'a> {
     pub or_mask: &'a [u8],
     pub and_mask: &'a [u8],
+    /// Bytes after the masks, kept so the request re-encodes exactly; a server ignores
+    /// them.
+    pub extra: &'a [u8],
 }
 
 /// Largest RMW mask accepted: an LWORD.
@@ -171,8 +174,11 @@ impl<'a> Body<'a> for ReadModifyWrite<'a> {
         }
         let or_mask = r.bytes(n, "OR mask")?;
         let and_mask = r.bytes(n, "AND mask")?;
-        r.rest();
-        Ok(Self { or_mask, and_mask })
+        Ok(Self {
+            or_mask,
+            and_mask,
+            extra: r.rest(),
+        })
     }
     fn encode(&self, out: &mut Vec<u8>) -> EncodeResult {
         if self.or_mask.len() != self.and_mask.len() {
@@ -185,6 +191,7 @@ impl<'a> Body<'a> for ReadModifyWrite<'a> {
         out.put_u16(u16::try_from(self.or_mask.len()).unwrap_or(u16::MAX));
         out.put_bytes(self.or_mask);
         out.put_bytes(self.and_mask);
+        out.put_bytes(self.extra);
         Ok(())
     }
 }

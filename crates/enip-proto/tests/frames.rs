@@ -435,6 +435,7 @@ fn rmw_takes_the_declared_mask_size() {
     };
     assert_eq!(rmw.or_mask, &[0x20, 0, 0, 0]);
     assert_eq!(rmw.and_mask, &[0xff; 4]);
+    assert_eq!(rmw.extra, &[0xff; 4]);
 }
 
 #[test]

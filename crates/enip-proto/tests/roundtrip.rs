@@ -338,7 +338,7 @@ proptest! {
         rt(&WriteTagFragmented { type_tag: t, elements, offset, data: &data }, &mut Vec::new())?;
         let mut m = masks.clone();
         m.resize(2 * n, 0xAA);
-        rt(&ReadModifyWrite { or_mask: &m[..n], and_mask: &m[n..] }, &mut Vec::new())?;
+        rt(&ReadModifyWrite { or_mask: &m[..n], and_mask: &m[n..], extra: &other }, &mut Vec::new())?;
         rt(&ReadTemplate { offset, bytes: elements }, &mut Vec::new())?;
     }
 

@@ -359,6 +359,7 @@ fn conversation() -> Vec<WireFrame> {
     let rmw = ReadModifyWrite {
         or_mask: &[0x20, 0, 0, 0],
         and_mask: &[0xFF; 4],
+        extra: &[],
     }
     .to_vec()
     .unwrap();
