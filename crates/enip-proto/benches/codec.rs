@@ -12,7 +12,7 @@ use enip_proto::services::{Multiple, ReadTag, ReplyBody, ReplyContext, RequestBo
 use enip_proto::types::{DataType, TypeTag};
 use enip_proto::{Body, Command, Cpf, Encapsulation, Header, Path, Reply, Request, ServiceKind};
 
-fn frame(cpf: Cpf<'_>) -> Vec<u8> {
+fn unit_data(cpf: Cpf<'_>) -> Encapsulation<'_> {
     Encapsulation {
         header: Header::new(Command::SendUnitData, 1, [7; 8]),
         body: Body::SendData(enip_proto::encap::SendData {
@@ -21,8 +21,10 @@ fn frame(cpf: Cpf<'_>) -> Vec<u8> {
             cpf,
         }),
     }
-    .to_vec()
-    .unwrap_or_default()
+}
+
+fn frame(cpf: Cpf<'_>) -> Vec<u8> {
+    unit_data(cpf).to_vec().unwrap_or_default()
 }
 
 fn read_request() -> Vec<u8> {
@@ -143,15 +145,7 @@ fn benches(c: &mut Criterion) {
                 let _ = p.encode_sized(&mut mr);
             }
             let _ = ReadTag { elements: 10 }.encode(&mut mr);
-            let e = Encapsulation {
-                header: Header::new(Command::SendUnitData, 1, [7; 8]),
-                body: Body::SendData(enip_proto::encap::SendData {
-                    interface_handle: 0,
-                    timeout: 0,
-                    cpf: Cpf::connected(0x8000_0001, 1, &mr),
-                }),
-            };
-            let _ = e.encode(&mut out);
+            let _ = unit_data(Cpf::connected(0x8000_0001, 1, &mr)).encode(&mut out);
             black_box(out.len())
         })
     });
@@ -165,15 +159,7 @@ fn benches(c: &mut Criterion) {
                 data: black_box(&data),
             }
             .encode(&mut mr);
-            let e = Encapsulation {
-                header: Header::new(Command::SendUnitData, 1, [7; 8]),
-                body: Body::SendData(enip_proto::encap::SendData {
-                    interface_handle: 0,
-                    timeout: 0,
-                    cpf: Cpf::connected(0x7119_0427, 1, &mr),
-                }),
-            };
-            let _ = e.encode(&mut out);
+            let _ = unit_data(Cpf::connected(0x7119_0427, 1, &mr)).encode(&mut out);
             black_box(out.len())
         })
     });
@@ -185,15 +171,7 @@ fn benches(c: &mut Criterion) {
             mr.push(svc::MULTIPLE_SERVICE_PACKET);
             let _ = Path::message_router().encode_sized(&mut mr);
             let _ = Multiple { messages: msgs }.encode(&mut mr);
-            let e = Encapsulation {
-                header: Header::new(Command::SendUnitData, 1, [7; 8]),
-                body: Body::SendData(enip_proto::encap::SendData {
-                    interface_handle: 0,
-                    timeout: 0,
-                    cpf: Cpf::connected(0x8000_0001, 2, &mr),
-                }),
-            };
-            let _ = e.encode(&mut out);
+            let _ = unit_data(Cpf::connected(0x8000_0001, 2, &mr)).encode(&mut out);
             black_box(out.len())
         })
     });
