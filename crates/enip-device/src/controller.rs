@@ -1,0 +1,368 @@
+//! Request dispatch and the Logix tag services.
+
+use enip_proto::mr::service as svc;
+use enip_proto::path::{LogicalKind, Segment};
+use enip_proto::services::{
+    Body as _, Multiple, ReadModifyWrite, ReadTag, ReadTagFragmented, RequestBody, TagData,
+    WriteTag, WriteTagFragmented,
+};
+use enip_proto::status::logix;
+use enip_proto::types::DataType;
+use enip_proto::{EPath, GeneralStatus, Reply, Request};
+
+use crate::tag::{ElementType, SpecError, TagSpec, Tags};
+
+/// The largest Message Router reply sent without a connection (cpppo and Logix use
+/// about 500 bytes).
+pub const UNCONNECTED_REPLY_LIMIT: usize = 504;
+
+/// Bytes of a Message Router reply header with no extended status.
+const REPLY_HEADER: usize = 4;
+
+/// A CIP failure: general status and extended words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fault(GeneralStatus, Option<u16>);
+
+impl Fault {
+    const UNKNOWN_TAG: Self = Self(GeneralStatus::PATH_SEGMENT_ERROR, Some(0));
+    const BEYOND_END: Self = Self(GeneralStatus::GENERAL_ERROR, Some(logix::ACCESS_BEYOND_END));
+    const OUT_OF_RANGE: Self = Self(
+        GeneralStatus::GENERAL_ERROR,
+        Some(logix::ADDRESS_OUT_OF_RANGE),
+    );
+    const TYPE_MISMATCH: Self = Self(GeneralStatus::GENERAL_ERROR, Some(logix::TYPE_MISMATCH));
+    const NOT_SUPPORTED: Self = Self(GeneralStatus::SERVICE_NOT_SUPPORTED, None);
+    const NOT_ENOUGH_DATA: Self = Self(GeneralStatus::NOT_ENOUGH_DATA, None);
+    const BAD_DATA: Self = Self(GeneralStatus::INVALID_PARAMETER_VALUE, None);
+}
+
+/// Where a tag path leads: a tag, and the flat element index it starts at.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    tag: usize,
+    start: usize,
+}
+
+/// The controller.
+#[derive(Debug, Default)]
+pub struct Controller {
+    pub tags: Tags,
+}
+
+impl Controller {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a tag from a cpppo-style spec, `SCADA=INT[1000]`.
+    pub fn add_tag(&mut self, spec: &str) -> Result<usize, SpecError> {
+        self.tags.insert(&TagSpec::parse(spec)?)
+    }
+
+    /// Execute one Message Router request and return the reply bytes. `limit` is the
+    /// largest reply the transport carries (the connection size, or
+    /// [`UNCONNECTED_REPLY_LIMIT`]); larger reads answer 0x06 with what fits.
+    pub fn execute(&mut self, request: &[u8], limit: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        self.execute_into(request, limit, &mut out);
+        out
+    }
+
+    /// As [`Controller::execute`], appending the reply to `out`.
+    pub fn execute_into(&mut self, request: &[u8], limit: usize, out: &mut Vec<u8>) {
+        let req = match Request::decode(request) {
+            Ok(r) => r,
+            Err(_) => {
+                let service = request.first().map_or(0, |s| s & 0x7F);
+                return fault_reply(service, Fault(GeneralStatus::PATH_SEGMENT_ERROR, None), out);
+            }
+        };
+        let body = match RequestBody::decode(&req) {
+            Ok(b) => b,
+            Err(_) => return fault_reply(req.service, Fault::NOT_ENOUGH_DATA, out),
+        };
+        let result = match body {
+            RequestBody::ReadTag(r) => self.read(&req, r, limit, out),
+            RequestBody::ReadTagFragmented(r) => self.read_fragmented(&req, r, limit, out),
+            RequestBody::WriteTag(w) => self.write(&req, &w, out),
+            RequestBody::WriteTagFragmented(w) => self.write_fragmented(&req, &w, out),
+            RequestBody::ReadModifyWrite(m) => self.read_modify_write(&req, &m, out),
+            RequestBody::Multiple(m) => self.multiple(&req, &m, limit, out),
+            _ => Err(Fault::NOT_SUPPORTED),
+        };
+        if let Err(f) = result {
+            fault_reply(req.service, f, out);
+        }
+    }
+
+    /// Resolve a symbolic tag path: `[Program:X] Name [i[,j[,k]]]`.
+    fn resolve(&self, path: &EPath<'_>) -> Result<Target, Fault> {
+        let mut segs = path.iter().peekable();
+        let Some(Segment::Symbolic(first)) = segs.next() else {
+            return Err(Fault::UNKNOWN_TAG);
+        };
+        let first = std::str::from_utf8(first).map_err(|_| Fault::UNKNOWN_TAG)?;
+        let name = if first.len() > 8
+            && first
+                .get(..8)
+                .is_some_and(|p| p.eq_ignore_ascii_case("program:"))
+        {
+            match segs.next() {
+                Some(Segment::Symbolic(n)) => {
+                    format!(
+                        "{first}.{}",
+                        std::str::from_utf8(n).map_err(|_| Fault::UNKNOWN_TAG)?
+                    )
+                }
+                _ => return Err(Fault::UNKNOWN_TAG),
+            }
+        } else {
+            first.to_owned()
+        };
+        let tag = self.tags.find(&name).ok_or(Fault::UNKNOWN_TAG)?;
+        let mut indexes = Vec::with_capacity(3);
+        for s in segs {
+            match s.logical_value(LogicalKind::Element) {
+                Some(i) if indexes.len() < 3 => indexes.push(i),
+                // Members of structures and deeper paths are not stored yet.
+                _ => return Err(Fault::UNKNOWN_TAG),
+            }
+        }
+        let t = self.tags.get(tag).ok_or(Fault::UNKNOWN_TAG)?;
+        if !indexes.is_empty() && indexes.len() != t.dims.len() {
+            return Err(Fault(GeneralStatus::PATH_SEGMENT_ERROR, Some(0)));
+        }
+        let start = t.flat_index(&indexes).ok_or(Fault::BEYOND_END)?;
+        Ok(Target { tag, start })
+    }
+
+    fn read(
+        &self,
+        req: &Request<'_>,
+        r: ReadTag,
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        let Target { tag, start } = self.resolve(&req.path)?;
+        let t = self.tags.get(tag).ok_or(Fault::UNKNOWN_TAG)?;
+        let size = t.elem.size();
+        let count = usize::from(r.elements.max(1));
+        if start + count > t.elements() {
+            return Err(Fault::BEYOND_END);
+        }
+        let bytes = t
+            .data
+            .get(start * size..(start + count) * size)
+            .ok_or(Fault::BEYOND_END)?;
+        let tt = t.elem.type_tag();
+        let room = limit.saturating_sub(REPLY_HEADER + tt.encoded_len());
+        let (status, data) = if bytes.len() <= room {
+            (GeneralStatus::SUCCESS, bytes)
+        } else {
+            // Too large for one reply: what fits, in whole elements, and 0x06.
+            let fit = room / size * size;
+            (
+                GeneralStatus::PARTIAL_TRANSFER,
+                bytes.get(..fit).unwrap_or_default(),
+            )
+        };
+        tag_reply(req.service, status, &TagData { type_tag: tt, data }, out);
+        Ok(())
+    }
+
+    fn read_fragmented(
+        &self,
+        req: &Request<'_>,
+        r: ReadTagFragmented,
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        let Target { tag, start } = self.resolve(&req.path)?;
+        let t = self.tags.get(tag).ok_or(Fault::UNKNOWN_TAG)?;
+        let size = t.elem.size();
+        let count = usize::from(r.elements.max(1));
+        if start + count > t.elements() {
+            return Err(Fault::BEYOND_END);
+        }
+        let total = count * size;
+        let offset = r.offset as usize;
+        if offset > total {
+            return Err(Fault::BEYOND_END);
+        }
+        let tt = t.elem.type_tag();
+        let room = limit.saturating_sub(REPLY_HEADER + tt.encoded_len());
+        // Whole elements per fragment where one fits; otherwise as many bytes as fit.
+        let room = if room >= size {
+            room / size * size
+        } else {
+            room
+        };
+        let chunk = (total - offset).min(room);
+        let from = start * size + offset;
+        let data = t.data.get(from..from + chunk).ok_or(Fault::BEYOND_END)?;
+        let status = if offset + chunk < total {
+            GeneralStatus::PARTIAL_TRANSFER
+        } else {
+            GeneralStatus::SUCCESS
+        };
+        tag_reply(req.service, status, &TagData { type_tag: tt, data }, out);
+        Ok(())
+    }
+
+    fn write(
+        &mut self,
+        req: &Request<'_>,
+        w: &WriteTag<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        let Target { tag, start } = self.resolve(&req.path)?;
+        let t = self.tags.get_mut(tag).ok_or(Fault::UNKNOWN_TAG)?;
+        if w.type_tag != t.elem.type_tag() {
+            return Err(Fault::TYPE_MISMATCH);
+        }
+        let size = t.elem.size();
+        let count = usize::from(w.elements.max(1));
+        if start + count > t.elements() {
+            return Err(Fault::BEYOND_END);
+        }
+        // Exactly count x size bytes; anything after them (pycomm3's doubled value,
+        // libplctag's pad) is ignored.
+        let src = w.data.get(..count * size).ok_or(Fault::NOT_ENOUGH_DATA)?;
+        if t.elem == ElementType::LogixString && !strings_valid(src) {
+            return Err(Fault::BAD_DATA);
+        }
+        let dst = t
+            .data
+            .get_mut(start * size..(start + count) * size)
+            .ok_or(Fault::BEYOND_END)?;
+        dst.copy_from_slice(src);
+        ok_reply(req.service, out);
+        Ok(())
+    }
+
+    fn write_fragmented(
+        &mut self,
+        req: &Request<'_>,
+        w: &WriteTagFragmented<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        let Target { tag, start } = self.resolve(&req.path)?;
+        let t = self.tags.get_mut(tag).ok_or(Fault::UNKNOWN_TAG)?;
+        if w.type_tag != t.elem.type_tag() {
+            return Err(Fault::TYPE_MISMATCH);
+        }
+        let size = t.elem.size();
+        let count = usize::from(w.elements.max(1));
+        if start + count > t.elements() {
+            return Err(Fault::BEYOND_END);
+        }
+        let total = count * size;
+        let offset = w.offset as usize;
+        if offset >= total {
+            return Err(Fault::OUT_OF_RANGE);
+        }
+        // The chunk runs to the end of the data item, bounded by the declared total;
+        // a pad byte past the total is ignored.
+        let chunk = w.data.len().min(total - offset);
+        let from = start * size + offset;
+        let dst = t
+            .data
+            .get_mut(from..from + chunk)
+            .ok_or(Fault::BEYOND_END)?;
+        dst.copy_from_slice(w.data.get(..chunk).unwrap_or_default());
+        ok_reply(req.service, out);
+        Ok(())
+    }
+
+    fn read_modify_write(
+        &mut self,
+        req: &Request<'_>,
+        m: &ReadModifyWrite<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        let Target { tag, start } = self.resolve(&req.path)?;
+        let t = self.tags.get_mut(tag).ok_or(Fault::UNKNOWN_TAG)?;
+        let size = t.elem.size();
+        let integer =
+            matches!(t.elem, ElementType::Atomic(d) if d.is_integer() && d != DataType::Bool);
+        if !integer || m.or_mask.len() > size {
+            return Err(Fault::TYPE_MISMATCH);
+        }
+        let dst = t
+            .data
+            .get_mut(start * size..start * size + m.or_mask.len())
+            .ok_or(Fault::BEYOND_END)?;
+        for ((d, o), a) in dst.iter_mut().zip(m.or_mask).zip(m.and_mask) {
+            *d = (*d & a) | o;
+        }
+        ok_reply(req.service, out);
+        Ok(())
+    }
+
+    fn multiple(
+        &mut self,
+        req: &Request<'_>,
+        m: &Multiple<'_>,
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        let target = req.path.target();
+        if target.class != Some(0x02) {
+            return Err(Fault::NOT_SUPPORTED);
+        }
+        let mut replies: Vec<Vec<u8>> = Vec::with_capacity(m.messages.len());
+        let mut budget = limit.saturating_sub(REPLY_HEADER + 2 + 2 * m.messages.len());
+        let mut failed = false;
+        for msg in &m.messages {
+            let mut r = Vec::new();
+            // No nesting: an embedded Multiple Service Packet is refused.
+            if msg.first() == Some(&svc::MULTIPLE_SERVICE_PACKET) {
+                fault_reply(svc::MULTIPLE_SERVICE_PACKET, Fault::NOT_SUPPORTED, &mut r);
+            } else {
+                self.execute_into(msg, budget, &mut r);
+            }
+            budget = budget.saturating_sub(r.len());
+            failed |= r.get(2).is_some_and(|&s| s != 0);
+            replies.push(r);
+        }
+        let body = Multiple {
+            messages: replies.iter().map(Vec::as_slice).collect(),
+        }
+        .to_vec()
+        .map_err(|_| Fault(GeneralStatus::REPLY_DATA_TOO_LARGE, None))?;
+        let status = if failed {
+            GeneralStatus::EMBEDDED_SERVICE_ERROR
+        } else {
+            GeneralStatus::SUCCESS
+        };
+        let _ = Reply::new(req.service, status, &body).encode(out);
+        Ok(())
+    }
+}
+
+/// A Logix STRING's LEN must be 0..=82 in every element.
+fn strings_valid(data: &[u8]) -> bool {
+    data.chunks(enip_proto::types::LOGIX_STRING_SIZE).all(|c| {
+        c.get(..4)
+            .and_then(|l| <[u8; 4]>::try_from(l).ok())
+            .map(i32::from_le_bytes)
+            .is_some_and(|n| (0..=82).contains(&n))
+    })
+}
+
+fn tag_reply(service: u8, status: GeneralStatus, data: &TagData<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(&[service | svc::REPLY, 0, status.0, 0]);
+    let _ = data.encode(out);
+}
+
+fn ok_reply(service: u8, out: &mut Vec<u8>) {
+    out.extend_from_slice(&[service | svc::REPLY, 0, 0, 0]);
+}
+
+fn fault_reply(service: u8, f: Fault, out: &mut Vec<u8>) {
+    let ext: &[u16] = match &f.1 {
+        Some(e) => std::slice::from_ref(e),
+        None => &[],
+    };
+    let _ = Reply::error(service, f.0, ext).encode(out);
+}
