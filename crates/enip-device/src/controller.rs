@@ -1,20 +1,26 @@
 //! Request dispatch and the Logix tag services.
 
-use enip_proto::mr::service as svc;
+use enip_proto::mr::{class, service as svc, ServiceKind};
 use enip_proto::path::{LogicalKind, Segment};
 use enip_proto::services::{
-    Body as _, Multiple, ReadModifyWrite, ReadTag, ReadTagFragmented, RequestBody, TagData,
+    Body as _, ConnectionFailure, ForwardClose, ForwardCloseReply, ForwardOpen, ForwardOpenReply,
+    Multiple, ReadModifyWrite, ReadTag, ReadTagFragmented, RequestBody, TagData, UnconnectedSend,
     WriteTag, WriteTagFragmented,
 };
-use enip_proto::status::logix;
+use enip_proto::status::{cm, logix};
 use enip_proto::types::DataType;
 use enip_proto::{EPath, GeneralStatus, Reply, Request};
 
+use crate::connections::Connections;
+use crate::identity::Identity;
 use crate::tag::{ElementType, SpecError, TagSpec, Tags};
 
 /// The largest Message Router reply sent without a connection (cpppo and Logix use
 /// about 500 bytes).
 pub const UNCONNECTED_REPLY_LIMIT: usize = 504;
+
+/// The largest connection size granted by (Large) Forward Open: libplctag asks 4002.
+pub const MAX_CONNECTION_SIZE: u16 = 4002;
 
 /// Bytes of a Message Router reply header with no extended status.
 const REPLY_HEADER: usize = 4;
@@ -34,6 +40,9 @@ impl Fault {
     const NOT_SUPPORTED: Self = Self(GeneralStatus::SERVICE_NOT_SUPPORTED, None);
     const NOT_ENOUGH_DATA: Self = Self(GeneralStatus::NOT_ENOUGH_DATA, None);
     const BAD_DATA: Self = Self(GeneralStatus::INVALID_PARAMETER_VALUE, None);
+    const NO_OBJECT: Self = Self(GeneralStatus::PATH_DESTINATION_UNKNOWN, None);
+    const NO_ATTRIBUTE: Self = Self(GeneralStatus::ATTRIBUTE_NOT_SUPPORTED, None);
+    const NOT_SETTABLE: Self = Self(GeneralStatus::ATTRIBUTE_NOT_SETTABLE, None);
 }
 
 /// Where a tag path leads: a tag, and the flat element index it starts at.
@@ -47,6 +56,8 @@ struct Target {
 #[derive(Debug, Default)]
 pub struct Controller {
     pub tags: Tags,
+    pub identity: Identity,
+    pub connections: Connections,
 }
 
 impl Controller {
@@ -88,11 +99,169 @@ impl Controller {
             RequestBody::WriteTagFragmented(w) => self.write_fragmented(&req, &w, out),
             RequestBody::ReadModifyWrite(m) => self.read_modify_write(&req, &m, out),
             RequestBody::Multiple(m) => self.multiple(&req, &m, limit, out),
+            RequestBody::Empty => self.get_attributes(&req, out),
+            RequestBody::Values(_) => self.set_attributes(&req),
+            RequestBody::UnconnectedSend(u) => self.unconnected_send(&u, out),
+            RequestBody::ForwardOpen(fo) => self.forward_open(&req, &fo, out),
+            RequestBody::ForwardClose(fc) => self.forward_close(&req, &fc, out),
             _ => Err(Fault::NOT_SUPPORTED),
         };
         if let Err(f) = result {
             fault_reply(req.service, f, out);
         }
+    }
+
+    /// Execute a request that arrived on connection `ot_id` (SendUnitData). `None` when
+    /// no such connection is open: the request is dropped unanswered, as OpENer does.
+    pub fn execute_connected(&mut self, ot_id: u32, request: &[u8]) -> Option<(u32, Vec<u8>)> {
+        let c = *self.connections.get(ot_id)?;
+        Some((c.to_id, self.execute(request, usize::from(c.size))))
+    }
+
+    fn get_attributes(&self, req: &Request<'_>, out: &mut Vec<u8>) -> Result<(), Fault> {
+        let t = req.path.target();
+        let data = match (t.class, t.instance, req.kind()) {
+            (Some(class::IDENTITY), Some(1), ServiceKind::GetAttributesAll) => self.identity.all(),
+            (Some(class::IDENTITY), Some(1), ServiceKind::GetAttributeSingle) => {
+                let attr = t.attribute.ok_or(Fault::NO_ATTRIBUTE)?;
+                self.identity.attribute(attr).ok_or(Fault::NO_ATTRIBUTE)?
+            }
+            (Some(class::CONTROLLER_NAME), Some(1), ServiceKind::GetAttributesAll) => {
+                self.identity.controller_name_reply()
+            }
+            (Some(class::IDENTITY | class::CONTROLLER_NAME), _, _) => return Err(Fault::NO_OBJECT),
+            (Some(_), _, _) => return Err(Fault::NO_OBJECT),
+            (None, _, _) => return Err(Fault::NOT_SUPPORTED),
+        };
+        let _ = Reply::success(req.service, &data).encode(out);
+        Ok(())
+    }
+
+    fn set_attributes(&self, req: &Request<'_>) -> Result<(), Fault> {
+        match req.path.target().class {
+            Some(class::IDENTITY | class::CONTROLLER_NAME) => Err(Fault::NOT_SETTABLE),
+            Some(_) => Err(Fault::NO_OBJECT),
+            None => Err(Fault::NOT_SUPPORTED),
+        }
+    }
+
+    /// Unconnected Send: run the embedded request and answer with its bare reply. Any
+    /// route path is accepted, empty included (rseip), or a whole connection path
+    /// (libplctag): this controller is the only target.
+    fn unconnected_send(
+        &mut self,
+        u: &UnconnectedSend<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        if u.message.first().map(|s| s & 0x7F) == Some(svc::UNCONNECTED_SEND)
+            && Request::decode(u.message).is_ok_and(|r| r.kind() == ServiceKind::UnconnectedSend)
+        {
+            // One hop is all a controller routes to itself.
+            return Err(Fault(
+                GeneralStatus::CONNECTION_FAILURE,
+                Some(cm::PORT_NOT_AVAILABLE),
+            ));
+        }
+        self.execute_into(u.message, UNCONNECTED_REPLY_LIMIT, out);
+        Ok(())
+    }
+
+    fn forward_open(
+        &mut self,
+        req: &Request<'_>,
+        fo: &ForwardOpen<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        let failure = |ext: &[u16], out: &mut Vec<u8>| {
+            let data = ConnectionFailure {
+                connection_serial: fo.connection_serial,
+                originator_vendor: fo.originator_vendor,
+                originator_serial: fo.originator_serial,
+                remaining_path_size: 0,
+                reserved: 0,
+            }
+            .to_vec()
+            .unwrap_or_default();
+            let mut r = Reply::new(req.service, GeneralStatus::CONNECTION_FAILURE, &data);
+            r.extended = ext.to_vec();
+            let _ = r.encode(out);
+        };
+        let triad = fo.connection_triad();
+        if self.connections.find(triad).is_some() {
+            failure(&[cm::CONNECTION_IN_USE], out);
+            return Ok(());
+        }
+        let size = fo.ot_params.size().min(fo.to_params.size());
+        if !(32..=MAX_CONNECTION_SIZE).contains(&size) {
+            // libplctag retries with the size in the second word.
+            failure(&[cm::INVALID_CONNECTION_SIZE, MAX_CONNECTION_SIZE], out);
+            return Ok(());
+        }
+        match fo.path.target().class {
+            None | Some(class::MESSAGE_ROUTER) => {}
+            Some(_) => {
+                failure(&[cm::INVALID_SEGMENT_IN_PATH], out);
+                return Ok(());
+            }
+        }
+        let Some(c) = self.connections.open(fo.to_connection_id, triad, size) else {
+            failure(&[cm::OUT_OF_CONNECTIONS], out);
+            return Ok(());
+        };
+        let reply = ForwardOpenReply {
+            ot_connection_id: c.ot_id,
+            to_connection_id: c.to_id,
+            connection_serial: fo.connection_serial,
+            originator_vendor: fo.originator_vendor,
+            originator_serial: fo.originator_serial,
+            ot_api: fo.ot_rpi,
+            to_api: fo.to_rpi,
+            reserved: 0,
+            application: &[],
+        }
+        .to_vec()
+        .unwrap_or_default();
+        let _ = Reply::success(req.service, &reply).encode(out);
+        Ok(())
+    }
+
+    fn forward_close(
+        &mut self,
+        req: &Request<'_>,
+        fc: &ForwardClose<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        let triad = (
+            fc.connection_serial,
+            fc.originator_vendor,
+            fc.originator_serial,
+        );
+        if self.connections.close(triad).is_some() {
+            let data = ForwardCloseReply {
+                connection_serial: fc.connection_serial,
+                originator_vendor: fc.originator_vendor,
+                originator_serial: fc.originator_serial,
+                reserved: 0,
+                application: &[],
+            }
+            .to_vec()
+            .unwrap_or_default();
+            let _ = Reply::success(req.service, &data).encode(out);
+        } else {
+            let data = ConnectionFailure {
+                connection_serial: fc.connection_serial,
+                originator_vendor: fc.originator_vendor,
+                originator_serial: fc.originator_serial,
+                remaining_path_size: 0,
+                reserved: 0,
+            }
+            .to_vec()
+            .unwrap_or_default();
+            let mut r = Reply::new(req.service, GeneralStatus::CONNECTION_FAILURE, &data);
+            r.extended = vec![cm::CONNECTION_NOT_FOUND];
+            let _ = r.encode(out);
+        }
+        Ok(())
     }
 
     /// Resolve a symbolic tag path: `[Program:X] Name [i[,j[,k]]]`.
