@@ -23,26 +23,28 @@ pub const UNCONNECTED_REPLY_LIMIT: usize = 504;
 pub const MAX_CONNECTION_SIZE: u16 = 4002;
 
 /// Bytes of a Message Router reply header with no extended status.
-const REPLY_HEADER: usize = 4;
+pub(crate) const REPLY_HEADER: usize = 4;
 
 /// A CIP failure: general status and extended words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fault(GeneralStatus, Option<u16>);
+pub(crate) struct Fault(pub(crate) GeneralStatus, pub(crate) Option<u16>);
 
 impl Fault {
-    const UNKNOWN_TAG: Self = Self(GeneralStatus::PATH_SEGMENT_ERROR, Some(0));
-    const BEYOND_END: Self = Self(GeneralStatus::GENERAL_ERROR, Some(logix::ACCESS_BEYOND_END));
-    const OUT_OF_RANGE: Self = Self(
+    pub(crate) const UNKNOWN_TAG: Self = Self(GeneralStatus::PATH_SEGMENT_ERROR, Some(0));
+    pub(crate) const BEYOND_END: Self =
+        Self(GeneralStatus::GENERAL_ERROR, Some(logix::ACCESS_BEYOND_END));
+    pub(crate) const OUT_OF_RANGE: Self = Self(
         GeneralStatus::GENERAL_ERROR,
         Some(logix::ADDRESS_OUT_OF_RANGE),
     );
-    const TYPE_MISMATCH: Self = Self(GeneralStatus::GENERAL_ERROR, Some(logix::TYPE_MISMATCH));
-    const NOT_SUPPORTED: Self = Self(GeneralStatus::SERVICE_NOT_SUPPORTED, None);
-    const NOT_ENOUGH_DATA: Self = Self(GeneralStatus::NOT_ENOUGH_DATA, None);
-    const BAD_DATA: Self = Self(GeneralStatus::INVALID_PARAMETER_VALUE, None);
-    const NO_OBJECT: Self = Self(GeneralStatus::PATH_DESTINATION_UNKNOWN, None);
-    const NO_ATTRIBUTE: Self = Self(GeneralStatus::ATTRIBUTE_NOT_SUPPORTED, None);
-    const NOT_SETTABLE: Self = Self(GeneralStatus::ATTRIBUTE_NOT_SETTABLE, None);
+    pub(crate) const TYPE_MISMATCH: Self =
+        Self(GeneralStatus::GENERAL_ERROR, Some(logix::TYPE_MISMATCH));
+    pub(crate) const NOT_SUPPORTED: Self = Self(GeneralStatus::SERVICE_NOT_SUPPORTED, None);
+    pub(crate) const NOT_ENOUGH_DATA: Self = Self(GeneralStatus::NOT_ENOUGH_DATA, None);
+    pub(crate) const BAD_DATA: Self = Self(GeneralStatus::INVALID_PARAMETER_VALUE, None);
+    pub(crate) const NO_OBJECT: Self = Self(GeneralStatus::PATH_DESTINATION_UNKNOWN, None);
+    pub(crate) const NO_ATTRIBUTE: Self = Self(GeneralStatus::ATTRIBUTE_NOT_SUPPORTED, None);
+    pub(crate) const NOT_SETTABLE: Self = Self(GeneralStatus::ATTRIBUTE_NOT_SETTABLE, None);
 }
 
 /// Where a tag path leads: a tag, and the flat element index it starts at.
@@ -99,6 +101,13 @@ impl Controller {
             RequestBody::WriteTagFragmented(w) => self.write_fragmented(&req, &w, out),
             RequestBody::ReadModifyWrite(m) => self.read_modify_write(&req, &m, out),
             RequestBody::Multiple(m) => self.multiple(&req, &m, limit, out),
+            RequestBody::AttributeIds(ids)
+                if req.kind() == ServiceKind::GetInstanceAttributeList =>
+            {
+                self.symbol_list(&req, &ids.0, limit, out)
+            }
+            RequestBody::AttributeIds(ids) => self.attribute_list(&req, &ids.0, out),
+            RequestBody::ReadTemplate(r) => self.read_template(&req, r, limit, out),
             RequestBody::Empty => self.get_attributes(&req, out),
             RequestBody::Values(_) => self.set_attributes(&req),
             RequestBody::UnconnectedSend(u) => self.unconnected_send(&u, out),
@@ -267,28 +276,34 @@ impl Controller {
     /// Resolve a symbolic tag path: `[Program:X] Name [i[,j[,k]]]`.
     fn resolve(&self, path: &EPath<'_>) -> Result<Target, Fault> {
         let mut segs = path.iter().peekable();
-        let Some(Segment::Symbolic(first)) = segs.next() else {
-            return Err(Fault::UNKNOWN_TAG);
-        };
-        let first = std::str::from_utf8(first).map_err(|_| Fault::UNKNOWN_TAG)?;
-        let name = if first.len() > 8
-            && first
-                .get(..8)
-                .is_some_and(|p| p.eq_ignore_ascii_case("program:"))
-        {
-            match segs.next() {
-                Some(Segment::Symbolic(n)) => {
-                    format!(
-                        "{first}.{}",
-                        std::str::from_utf8(n).map_err(|_| Fault::UNKNOWN_TAG)?
-                    )
-                }
-                _ => return Err(Fault::UNKNOWN_TAG),
+        let tag = match segs.next() {
+            // Symbol-instance addressing (pycomm3 with firmware >= 21): 20 6B 24 ii.
+            Some(seg) if seg.logical_value(LogicalKind::Class) == Some(class::SYMBOL) => {
+                let inst = segs
+                    .next()
+                    .and_then(|s| s.logical_value(LogicalKind::Instance))
+                    .ok_or(Fault::UNKNOWN_TAG)?;
+                crate::symbols::tag_of_instance(inst)
+                    .filter(|&t| self.tags.get(t).is_some())
+                    .ok_or(Fault::UNKNOWN_TAG)?
             }
-        } else {
-            first.to_owned()
+            Some(Segment::Symbolic(first)) => {
+                let first = std::str::from_utf8(first).map_err(|_| Fault::UNKNOWN_TAG)?;
+                let name = if crate::symbols::is_program(first) {
+                    match segs.next() {
+                        Some(Segment::Symbolic(n)) => format!(
+                            "{first}.{}",
+                            std::str::from_utf8(n).map_err(|_| Fault::UNKNOWN_TAG)?
+                        ),
+                        _ => return Err(Fault::UNKNOWN_TAG),
+                    }
+                } else {
+                    first.to_owned()
+                };
+                self.tags.find(&name).ok_or(Fault::UNKNOWN_TAG)?
+            }
+            _ => return Err(Fault::UNKNOWN_TAG),
         };
-        let tag = self.tags.find(&name).ok_or(Fault::UNKNOWN_TAG)?;
         let mut indexes = Vec::with_capacity(3);
         for s in segs {
             match s.logical_value(LogicalKind::Element) {

@@ -22,6 +22,7 @@
 pub mod connections;
 mod controller;
 pub mod identity;
+mod symbols;
 pub mod tag;
 
 pub use connections::{Connection, Connections};

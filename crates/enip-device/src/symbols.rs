@@ -1,0 +1,265 @@
+//! The Symbol object (0x6B: the tag list, paged by whole entries, program-scoped lists)
+//! and the Template object (0x6C) for the builtin STRING structure.
+
+use enip_proto::mr::class;
+use enip_proto::path::{LogicalKind, Segment};
+use enip_proto::services::{
+    symbol_type, AttributeEntry, AttributeList, ReadTemplate, SymbolAttr, SymbolEntry, SymbolList,
+    TemplateDefinition, TemplateMember,
+};
+use enip_proto::types::{DataType, LOGIX_STRING_HANDLE, LOGIX_STRING_SIZE};
+use enip_proto::{GeneralStatus, Reply, Request};
+
+use crate::controller::{Controller, Fault, REPLY_HEADER};
+use crate::tag::{ElementType, Tag};
+
+/// Instance ids of tags are their index + 1; programs follow from this base.
+const PROGRAM_BASE: u32 = 0x0001_0000;
+/// Logix's type word for a `Program:` entry.
+const PROGRAM_TYPE: u16 = 0x1068;
+/// Software control of a base (non-alias) tag, as pycomm3 reads it.
+const BASE_TAG: u32 = 0x0400_0000;
+
+pub(crate) fn tag_of_instance(inst: u32) -> Option<usize> {
+    (1..PROGRAM_BASE).contains(&inst).then(|| inst as usize - 1)
+}
+
+pub(crate) fn is_program(name: &str) -> bool {
+    name.len() > 8
+        && name
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("program:"))
+}
+
+/// The symbol type word of a tag.
+fn type_word(t: &Tag) -> u16 {
+    let dims = (t.dims.len() as u16) << symbol_type::DIMS_SHIFT;
+    match t.elem {
+        ElementType::Atomic(d) => u16::from(d.code()) | dims,
+        ElementType::LogixString => symbol_type::STRUCT | LOGIX_STRING_HANDLE | dims,
+    }
+}
+
+/// The STRING template: LEN DINT @0, DATA SINT[82] @4.
+fn string_template() -> Vec<u8> {
+    let def = TemplateDefinition {
+        members: vec![
+            TemplateMember {
+                info: 0,
+                type_code: u16::from(DataType::Dint.code()),
+                offset: 0,
+            },
+            TemplateMember {
+                info: 82,
+                type_code: 0x2000 | u16::from(DataType::Sint.code()),
+                offset: 4,
+            },
+        ],
+        name: b"ASCIISTRING82",
+        member_names: vec![b"LEN", b"DATA"],
+    };
+    let mut v = Vec::new();
+    let _ = def.encode(&mut v);
+    // Exactly definition-size*4 - 20 bytes, so pylogix's and pycomm3's byte counts both
+    // read it whole in one request.
+    v.resize(STRING_DEF_WORDS as usize * 4 - 20, 0);
+    v
+}
+
+const STRING_DEF_WORDS: u32 = 15;
+
+impl Controller {
+    /// Get Instance Attribute List on `[91 "Program:X"] 20 6B 24 <start>`.
+    pub(crate) fn symbol_list(
+        &self,
+        req: &Request<'_>,
+        attrs: &[u16],
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        let mut program: Option<String> = None;
+        let mut start = 0u32;
+        let mut saw_class = false;
+        for seg in req.path.iter() {
+            match seg {
+                Segment::Symbolic(n) if !saw_class => {
+                    let n = std::str::from_utf8(n).map_err(|_| Fault::UNKNOWN_TAG)?;
+                    program = Some(n.to_ascii_lowercase());
+                }
+                s if s.logical_value(LogicalKind::Class) == Some(class::SYMBOL) => saw_class = true,
+                s => match s.logical_value(LogicalKind::Instance) {
+                    Some(i) if saw_class => start = i,
+                    _ => return Err(Fault::NOT_SUPPORTED),
+                },
+            }
+        }
+        if attrs
+            .iter()
+            .any(|a| !matches!(a, 1 | 2 | 3 | 5 | 6 | 7 | 8 | 10))
+        {
+            return Err(Fault(GeneralStatus::ATTRIBUTE_LIST_ERROR, None));
+        }
+        if let Some(p) = &program {
+            if !self
+                .tags
+                .iter()
+                .any(|t| t.name.to_ascii_lowercase().starts_with(&format!("{p}.")))
+            {
+                return Err(Fault::UNKNOWN_TAG);
+            }
+        }
+        // Entries in instance order: (instance, shown name, tag or None for a program).
+        let mut entries: Vec<(u32, String, Option<&Tag>)> = Vec::new();
+        let mut programs: Vec<String> = Vec::new();
+        for (i, t) in self.tags.iter().enumerate() {
+            let inst = i as u32 + 1;
+            match (t.name.split_once('.'), &program) {
+                (Some((prog, name)), Some(p)) if prog.eq_ignore_ascii_case(p) => {
+                    entries.push((inst, name.to_owned(), Some(t)))
+                }
+                (Some((prog, _)), None)
+                    if !programs.iter().any(|q| q.eq_ignore_ascii_case(prog)) =>
+                {
+                    programs.push(prog.to_owned())
+                }
+                (None, None) => entries.push((inst, t.name.clone(), Some(t))),
+                _ => {}
+            }
+        }
+        for (k, p) in programs.into_iter().enumerate() {
+            entries.push((PROGRAM_BASE + k as u32, p, None));
+        }
+        let mut list = SymbolList::default();
+        let mut used = REPLY_HEADER;
+        let mut more = false;
+        for (inst, name, tag) in entries.iter().filter(|e| e.0 >= start) {
+            let attributes: Vec<SymbolAttr<'_>> = attrs
+                .iter()
+                .map(|a| match (a, tag) {
+                    (1, _) => SymbolAttr::Name(name.as_bytes()),
+                    (2, Some(t)) => SymbolAttr::Type(type_word(t)),
+                    (2, None) => SymbolAttr::Type(PROGRAM_TYPE),
+                    (3, _) => SymbolAttr::Address(0),
+                    (5, _) => SymbolAttr::ObjectAddress(*inst),
+                    (6, _) => SymbolAttr::SoftwareControl(BASE_TAG),
+                    (7, Some(t)) => SymbolAttr::ElementSize(t.elem.size() as u16),
+                    (7, None) => SymbolAttr::ElementSize(0),
+                    (8, Some(t)) => {
+                        let mut d = [0u32; 3];
+                        for (slot, v) in d.iter_mut().zip(&t.dims) {
+                            *slot = *v;
+                        }
+                        SymbolAttr::Dimensions(d)
+                    }
+                    (8, None) => SymbolAttr::Dimensions([0; 3]),
+                    _ => SymbolAttr::ExternalAccess(0),
+                })
+                .collect();
+            let entry = SymbolEntry {
+                instance: *inst,
+                attributes,
+            };
+            let mut one = Vec::new();
+            let _ = SymbolList {
+                entries: vec![entry.clone()],
+            }
+            .encode(&mut one);
+            if used + one.len() > limit {
+                more = true;
+                break;
+            }
+            used += one.len();
+            list.entries.push(entry);
+        }
+        let mut data = Vec::with_capacity(used);
+        let _ = list.encode(&mut data);
+        let status = if more {
+            GeneralStatus::PARTIAL_TRANSFER
+        } else {
+            GeneralStatus::SUCCESS
+        };
+        let _ = Reply::new(req.service, status, &data).encode(out);
+        Ok(())
+    }
+
+    /// Get Attribute List: the Template object's attributes for STRING.
+    pub(crate) fn attribute_list(
+        &self,
+        req: &Request<'_>,
+        attrs: &[u16],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        let t = req.path.target();
+        if t.class != Some(class::TEMPLATE) {
+            return Err(if t.class.is_some() {
+                Fault::NO_OBJECT
+            } else {
+                Fault::NOT_SUPPORTED
+            });
+        }
+        if t.instance != Some(u32::from(LOGIX_STRING_HANDLE)) {
+            return Err(Fault::NO_OBJECT);
+        }
+        let values: Vec<(u16, Option<Vec<u8>>)> = attrs
+            .iter()
+            .map(|&a| {
+                let v = match a {
+                    1 => Some(LOGIX_STRING_HANDLE.to_le_bytes().to_vec()),
+                    2 => Some(2u16.to_le_bytes().to_vec()),
+                    3 => Some(0u32.to_le_bytes().to_vec()),
+                    4 => Some(STRING_DEF_WORDS.to_le_bytes().to_vec()),
+                    5 => Some((LOGIX_STRING_SIZE as u32).to_le_bytes().to_vec()),
+                    _ => None,
+                };
+                (a, v)
+            })
+            .collect();
+        let list = AttributeList {
+            entries: values
+                .iter()
+                .map(|(id, v)| AttributeEntry {
+                    id: *id,
+                    status: Some(if v.is_some() { 0 } else { 0x14 }),
+                    value: v.as_deref().unwrap_or_default(),
+                })
+                .collect(),
+        };
+        let mut data = Vec::new();
+        let _ = list.encode(&mut data);
+        let failed = values.iter().any(|(_, v)| v.is_none());
+        let status = if failed {
+            GeneralStatus::ATTRIBUTE_LIST_ERROR
+        } else {
+            GeneralStatus::SUCCESS
+        };
+        let _ = Reply::new(req.service, status, &data).encode(out);
+        Ok(())
+    }
+
+    /// Read Template: `min(requested, remaining)` bytes from the offset; 0x06 only when
+    /// the reply limit cut the read short.
+    pub(crate) fn read_template(
+        &self,
+        req: &Request<'_>,
+        r: ReadTemplate,
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        if req.path.target().instance != Some(u32::from(LOGIX_STRING_HANDLE)) {
+            return Err(Fault::NO_OBJECT);
+        }
+        let blob = string_template();
+        let offset = r.offset as usize;
+        let rest = blob.get(offset..).ok_or(Fault::BEYOND_END)?;
+        let want = rest.len().min(usize::from(r.bytes));
+        let room = limit.saturating_sub(REPLY_HEADER);
+        let n = want.min(room);
+        let status = if n < want {
+            GeneralStatus::PARTIAL_TRANSFER
+        } else {
+            GeneralStatus::SUCCESS
+        };
+        let _ = Reply::new(req.service, status, rest.get(..n).unwrap_or_default()).encode(out);
+        Ok(())
+    }
+}
