@@ -198,7 +198,7 @@ fn string_template_reads_whole_for_every_client() {
     assert_eq!(l.get(4).unwrap().value, &15u32.to_le_bytes());
     assert_eq!(l.get(5).unwrap().value, &88u32.to_le_bytes());
     // pycomm3 asks attr4*4 - 21 bytes, pylogix ceil((attr4*4 - 23)/4)*4: both in one read.
-    for count in [15 * 4 - 21, (15 * 4 - 23 + 3) / 4 * 4] {
+    for count in [15 * 4 - 21, (15u16 * 4 - 23).div_ceil(4) * 4] {
         let body = ReadTemplate {
             offset: 0,
             bytes: count,
