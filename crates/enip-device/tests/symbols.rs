@@ -24,12 +24,11 @@ fn list_request(program: Option<&str>, start: u32, attrs: &[u16]) -> Vec<u8> {
     Request::build(svc::GET_INSTANCE_ATTRIBUTE_LIST, &Path(segs), &body).unwrap()
 }
 
-/// Upload the whole list, paging as pycomm3 does; returns (instance, name, type, dims).
-fn upload(
-    c: &mut Controller,
-    program: Option<&str>,
-    limit: usize,
-) -> (Vec<(u32, String, u16, [u32; 3])>, usize) {
+/// One uploaded entry: instance, name, type word, dimensions.
+type Entry = (u32, String, u16, [u32; 3]);
+
+/// Upload the whole list, paging as pycomm3 does; returns the entries and the requests.
+fn upload(c: &mut Controller, program: Option<&str>, limit: usize) -> (Vec<Entry>, usize) {
     let mut out = Vec::new();
     let mut start = 0;
     let mut requests = 0;
