@@ -60,6 +60,10 @@ pub struct Controller {
     pub tags: Tags,
     pub identity: Identity,
     pub connections: Connections,
+    /// The time now, in µs since 1970 UTC, set by the I/O layer (this crate has no clock).
+    pub now_us: u64,
+    /// What a client's Set Attribute List on the wall clock moved it by.
+    pub clock_offset_us: i64,
 }
 
 impl Controller {
@@ -109,6 +113,9 @@ impl Controller {
             RequestBody::AttributeIds(ids) => self.attribute_list(&req, &ids.0, out),
             RequestBody::ReadTemplate(r) => self.read_template(&req, r, limit, out),
             RequestBody::Empty => self.get_attributes(&req, out),
+            RequestBody::Values(v) if req.kind() == ServiceKind::SetAttributeList => {
+                self.set_attribute_list(&req, v, out)
+            }
             RequestBody::Values(_) => self.set_attributes(&req),
             RequestBody::UnconnectedSend(u) => self.unconnected_send(&u, out),
             RequestBody::ForwardOpen(fo) => self.forward_open(&req, &fo, out),
@@ -144,6 +151,32 @@ impl Controller {
         };
         let _ = Reply::success(req.service, &data).encode(out);
         Ok(())
+    }
+
+    fn attribute_list(
+        &self,
+        req: &Request<'_>,
+        attrs: &[u16],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        match req.path.target().class {
+            Some(class::TEMPLATE) => self.template_attributes(req, attrs, out),
+            Some(class::WALL_CLOCK) => self.clock_attributes(req, attrs, out),
+            Some(_) => Err(Fault::NO_OBJECT),
+            None => Err(Fault::NOT_SUPPORTED),
+        }
+    }
+
+    fn set_attribute_list(
+        &mut self,
+        req: &Request<'_>,
+        values: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        match req.path.target().class {
+            Some(class::WALL_CLOCK) => self.set_clock(req, values, out),
+            _ => self.set_attributes(req),
+        }
     }
 
     fn set_attributes(&self, req: &Request<'_>) -> Result<(), Fault> {

@@ -19,6 +19,7 @@
     )
 )]
 
+mod clock;
 pub mod connections;
 mod controller;
 pub mod identity;

@@ -182,21 +182,14 @@ impl Controller {
         Ok(())
     }
 
-    /// Get Attribute List: the Template object's attributes for STRING.
-    pub(crate) fn attribute_list(
+    /// Get Attribute List on the Template object: STRING's attributes.
+    pub(crate) fn template_attributes(
         &self,
         req: &Request<'_>,
         attrs: &[u16],
         out: &mut Vec<u8>,
     ) -> Result<(), Fault> {
         let t = req.path.target();
-        if t.class != Some(class::TEMPLATE) {
-            return Err(if t.class.is_some() {
-                Fault::NO_OBJECT
-            } else {
-                Fault::NOT_SUPPORTED
-            });
-        }
         if t.instance != Some(u32::from(LOGIX_STRING_HANDLE)) {
             return Err(Fault::NO_OBJECT);
         }

@@ -224,3 +224,33 @@ fn oversized_large_forward_open_suggests_a_size() {
         0xD4
     );
 }
+
+#[test]
+fn wall_clock_reads_and_sets_plc_time() {
+    let mut c = Controller::new();
+    c.now_us = 1_700_000_000_000_000;
+    // pycomm3 / pylogix GetPLCTime, byte for byte.
+    let req = [0x03, 0x02, 0x20, 0x8B, 0x24, 0x01, 0x01, 0x00, 0x0B, 0x00];
+    let r = c.execute(&req, 504);
+    let mut want = vec![0x83, 0, 0, 0, 1, 0, 0x0B, 0, 0, 0];
+    want.extend_from_slice(&c.now_us.to_le_bytes());
+    assert_eq!(r, want);
+    // pylogix SetPLCTime: Set Attribute List attribute 6.
+    let target = 1_600_000_000_000_000u64;
+    let mut body = vec![1, 0, 6, 0];
+    body.extend_from_slice(&target.to_le_bytes());
+    let set = Request::build(svc::SET_ATTRIBUTE_LIST, &Path::object(0x8B, 1, None), &body).unwrap();
+    let r = c.execute(&set, 504);
+    assert_eq!(r, vec![0x84, 0, 0, 0, 1, 0, 6, 0, 0, 0]);
+    // The clock runs on from the time set.
+    c.now_us += 5_000_000;
+    assert_eq!(c.plc_time_us(), target + 5_000_000);
+    let r = c.execute(&req, 504);
+    assert_eq!(&r[10..], &(target + 5_000_000).to_le_bytes());
+    // An attribute the clock lacks: per-attribute 0x14 and an attribute list error.
+    let ids = [
+        0x03, 0x02, 0x20, 0x8B, 0x24, 0x01, 0x02, 0x00, 0x0B, 0x00, 0x63, 0x00,
+    ];
+    let reply = Reply::decode(&c.execute(&ids, 504)).unwrap().status;
+    assert_eq!(reply, GeneralStatus::ATTRIBUTE_LIST_ERROR);
+}
