@@ -60,6 +60,7 @@ pub struct Controller {
     pub tags: Tags,
     pub identity: Identity,
     pub connections: Connections,
+    pub network: crate::network::Network,
     /// The time now, in µs since 1970 UTC, set by the I/O layer (this crate has no clock).
     pub now_us: u64,
     /// What a client's Set Attribute List on the wall clock moved it by.
@@ -145,6 +146,23 @@ impl Controller {
             (Some(class::CONTROLLER_NAME), Some(1), ServiceKind::GetAttributesAll) => {
                 self.identity.controller_name_reply()
             }
+            (
+                Some(c @ (class::TCP_IP | class::ETHERNET_LINK)),
+                Some(1),
+                ServiceKind::GetAttributesAll,
+            ) => self.network.all(c),
+            (Some(class::TCP_IP), Some(1), ServiceKind::GetAttributeSingle) => {
+                let attr = t.attribute.ok_or(Fault::NO_ATTRIBUTE)?;
+                self.network
+                    .tcpip_attribute(attr)
+                    .ok_or(Fault::NO_ATTRIBUTE)?
+            }
+            (Some(class::ETHERNET_LINK), Some(1), ServiceKind::GetAttributeSingle) => {
+                let attr = t.attribute.ok_or(Fault::NO_ATTRIBUTE)?;
+                self.network
+                    .link_attribute(attr)
+                    .ok_or(Fault::NO_ATTRIBUTE)?
+            }
             (Some(class::IDENTITY | class::CONTROLLER_NAME), _, _) => return Err(Fault::NO_OBJECT),
             (Some(_), _, _) => return Err(Fault::NO_OBJECT),
             (None, _, _) => return Err(Fault::NOT_SUPPORTED),
@@ -181,7 +199,9 @@ impl Controller {
 
     fn set_attributes(&self, req: &Request<'_>) -> Result<(), Fault> {
         match req.path.target().class {
-            Some(class::IDENTITY | class::CONTROLLER_NAME) => Err(Fault::NOT_SETTABLE),
+            Some(
+                class::IDENTITY | class::CONTROLLER_NAME | class::TCP_IP | class::ETHERNET_LINK,
+            ) => Err(Fault::NOT_SETTABLE),
             Some(_) => Err(Fault::NO_OBJECT),
             None => Err(Fault::NOT_SUPPORTED),
         }

@@ -23,10 +23,12 @@ mod clock;
 pub mod connections;
 mod controller;
 pub mod identity;
+pub mod network;
 mod symbols;
 pub mod tag;
 
 pub use connections::{Connection, Connections};
 pub use controller::{Controller, MAX_CONNECTION_SIZE, UNCONNECTED_REPLY_LIMIT};
 pub use identity::Identity;
+pub use network::Network;
 pub use tag::{ElementType, SpecError, Tag, TagSpec, Tags};

@@ -254,3 +254,45 @@ fn wall_clock_reads_and_sets_plc_time() {
     let reply = Reply::decode(&c.execute(&ids, 504)).unwrap().status;
     assert_eq!(reply, GeneralStatus::ATTRIBUTE_LIST_ERROR);
 }
+
+#[test]
+fn tcpip_and_ethernet_link_objects() {
+    let mut c = Controller::new();
+    c.network.address = [192, 168, 1, 10];
+    c.network.host_name = "plc1".into();
+    let get = |c: &mut Controller, class, attr| {
+        let r = c.execute(
+            &obj(svc::GET_ATTRIBUTE_SINGLE, class, 1, Some(attr), &[]),
+            504,
+        );
+        let reply = Reply::decode(&r).unwrap();
+        (reply.status, reply.data.to_vec())
+    };
+    // Interface configuration: addresses as host-order UDINTs, little-endian.
+    let (st, d) = get(&mut c, 0xF5, 5);
+    assert_eq!(st, GeneralStatus::SUCCESS);
+    assert_eq!(&d[..4], &[0x0A, 0x01, 0xA8, 0xC0]);
+    assert_eq!(get(&mut c, 0xF5, 6).1, b"\x04\x00plc1");
+    assert_eq!(get(&mut c, 0xF5, 4).1, vec![2, 0, 0x20, 0xF6, 0x24, 1]);
+    assert_eq!(get(&mut c, 0xF6, 3).1, c.network.mac.to_vec());
+    assert_eq!(
+        get(&mut c, 0xF5, 42).0,
+        GeneralStatus::ATTRIBUTE_NOT_SUPPORTED
+    );
+    let r = c.execute(
+        &obj(
+            svc::SET_ATTRIBUTE_SINGLE,
+            0xF5,
+            1,
+            Some(6),
+            &[2, 0, b'x', b'y'],
+        ),
+        504,
+    );
+    assert_eq!(
+        Reply::decode(&r).unwrap().status,
+        GeneralStatus::ATTRIBUTE_NOT_SETTABLE
+    );
+    let r = c.execute(&obj(svc::GET_ATTRIBUTES_ALL, 0xF6, 1, None, &[]), 504);
+    assert_eq!(Reply::decode(&r).unwrap().data.len(), 4 + 4 + 6);
+}
