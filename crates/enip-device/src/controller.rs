@@ -392,7 +392,10 @@ impl Controller {
             .get(start * size..(start + count) * size)
             .ok_or(Fault::BEYOND_END)?;
         let tt = t.elem.type_tag();
-        let room = limit.saturating_sub(REPLY_HEADER + tt.encoded_len());
+        // pycomm3 sends a plain Read Tag whenever the data alone fits the connection size
+        // (DINT[1000] on a 4000-byte connection), so the data, not the whole reply, is
+        // measured against the limit here. Fragmented reads keep the strict budget.
+        let room = limit;
         let (status, data) = if bytes.len() <= room {
             (GeneralStatus::SUCCESS, bytes)
         } else {

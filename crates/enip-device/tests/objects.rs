@@ -156,7 +156,16 @@ fn forward_open_connected_traffic_and_close() {
         Request::build(svc::READ_TAG, &Path::parse("SCADA").unwrap(), &[0xE8, 0x03]).unwrap();
     let (to, reply) = c.execute_connected(fo.ot_connection_id, &read).unwrap();
     assert_eq!(to, 0x7119_0427);
-    assert!(reply.len() <= 4000);
+    // pycomm3 reads DINT[1000] with a plain Read Tag on a 4000-byte connection: the
+    // data alone is measured against the connection size.
+    assert_eq!(reply.len(), 4 + 2 + 4000);
+    assert_eq!(
+        Reply::decode(&reply).unwrap().status,
+        GeneralStatus::SUCCESS
+    );
+    c.add_tag("Wide=DINT[1001]").unwrap();
+    let wide = Request::build(svc::READ_TAG, &Path::parse("Wide").unwrap(), &[0xE9, 0x03]).unwrap();
+    let (_, reply) = c.execute_connected(fo.ot_connection_id, &wide).unwrap();
     assert_eq!(
         Reply::decode(&reply).unwrap().status,
         GeneralStatus::PARTIAL_TRANSFER
