@@ -722,7 +722,12 @@ impl<'a> TextParser<'a> {
         }
         let open = self.pos;
         self.pos += 1;
-        let mut n = 0;
+        // An element given as `@c/i/a/e` counts toward the three dimensions.
+        let mut n = segs
+            .iter()
+            .rev()
+            .take_while(|s| s.logical_value(LogicalKind::Element).is_some())
+            .count();
         loop {
             self.skip_spaces();
             let v = self.number()?;

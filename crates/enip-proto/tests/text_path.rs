@@ -71,6 +71,9 @@ fn errors_point_at_the_offending_character() {
         ("Tag[1", 5, "expected `,` or `]`"),
         ("Tag[]", 4, "expected a number"),
         ("Tag[1,2,3,4]", 3, "more than 3 array dimensions"),
+        // Regression (found by the text_path fuzz target, issue 2): `/e` is an element
+        // too, so this would print as four indexes that do not parse back.
+        ("@1/2/3/4[1,2,3]", 8, "more than 3 array dimensions"),
         ("Tag[x]", 4, "expected a number"),
         (
             "Tag.5",
