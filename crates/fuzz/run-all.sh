@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-600}
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build -O --fuzz-dir crates/fuzz
-for t in frame epath text_path service_bodies; do
+for t in frame epath text_path service_bodies device; do
   log=$(mktemp)
   status=0
   cargo fuzz run -O --fuzz-dir crates/fuzz "$t" -- -max_total_time="$secs" -max_len=4096 \
