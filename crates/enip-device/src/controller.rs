@@ -47,6 +47,18 @@ impl Fault {
     pub(crate) const NOT_SETTABLE: Self = Self(GeneralStatus::ATTRIBUTE_NOT_SETTABLE, None);
 }
 
+/// A run of elements of one tag: where its bytes are, and what they are.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    tag: usize,
+    /// Byte offset of the first element in the tag's data.
+    from: usize,
+    /// Bytes of the requested elements.
+    len: usize,
+    size: usize,
+    elem: ElementType,
+}
+
 /// Where a tag path leads: a tag, and the flat element index it starts at.
 #[derive(Debug, Clone, Copy)]
 struct Target {
@@ -373,6 +385,37 @@ impl Controller {
         Ok(Target { tag, start })
     }
 
+    /// The bytes `elements` elements from the path's start occupy, checked against the
+    /// tag's size.
+    fn span(&self, path: &EPath<'_>, elements: u16) -> Result<Span, Fault> {
+        let Target { tag, start } = self.resolve(path)?;
+        let t = self.tags.get(tag).ok_or(Fault::UNKNOWN_TAG)?;
+        let size = t.elem.size();
+        let count = usize::from(elements.max(1));
+        if start + count > t.elements() {
+            return Err(Fault::BEYOND_END);
+        }
+        Ok(Span {
+            tag,
+            from: start * size,
+            len: count * size,
+            size,
+            elem: t.elem,
+        })
+    }
+
+    fn bytes(&self, s: &Span, offset: usize, len: usize) -> Result<&[u8], Fault> {
+        let t = self.tags.get(s.tag).ok_or(Fault::UNKNOWN_TAG)?;
+        let from = s.from + offset;
+        t.data.get(from..from + len).ok_or(Fault::BEYOND_END)
+    }
+
+    fn bytes_mut(&mut self, s: &Span, offset: usize, len: usize) -> Result<&mut [u8], Fault> {
+        let t = self.tags.get_mut(s.tag).ok_or(Fault::UNKNOWN_TAG)?;
+        let from = s.from + offset;
+        t.data.get_mut(from..from + len).ok_or(Fault::BEYOND_END)
+    }
+
     fn read(
         &self,
         req: &Request<'_>,
@@ -380,33 +423,26 @@ impl Controller {
         limit: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), Fault> {
-        let Target { tag, start } = self.resolve(&req.path)?;
-        let t = self.tags.get(tag).ok_or(Fault::UNKNOWN_TAG)?;
-        let size = t.elem.size();
-        let count = usize::from(r.elements.max(1));
-        if start + count > t.elements() {
-            return Err(Fault::BEYOND_END);
-        }
-        let bytes = t
-            .data
-            .get(start * size..(start + count) * size)
-            .ok_or(Fault::BEYOND_END)?;
-        let tt = t.elem.type_tag();
+        let s = self.span(&req.path, r.elements)?;
         // pycomm3 sends a plain Read Tag whenever the data alone fits the connection size
         // (DINT[1000] on a 4000-byte connection), so the data, not the whole reply, is
         // measured against the limit here. Fragmented reads keep the strict budget.
-        let room = limit;
-        let (status, data) = if bytes.len() <= room {
-            (GeneralStatus::SUCCESS, bytes)
+        let (status, len) = if s.len <= limit {
+            (GeneralStatus::SUCCESS, s.len)
         } else {
             // Too large for one reply: what fits, in whole elements, and 0x06.
-            let fit = room / size * size;
-            (
-                GeneralStatus::PARTIAL_TRANSFER,
-                bytes.get(..fit).unwrap_or_default(),
-            )
+            (GeneralStatus::PARTIAL_TRANSFER, limit / s.size * s.size)
         };
-        tag_reply(req.service, status, &TagData { type_tag: tt, data }, out);
+        let data = self.bytes(&s, 0, len)?;
+        tag_reply(
+            req.service,
+            status,
+            &TagData {
+                type_tag: s.elem.type_tag(),
+                data,
+            },
+            out,
+        );
         Ok(())
     }
 
@@ -417,30 +453,22 @@ impl Controller {
         limit: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), Fault> {
-        let Target { tag, start } = self.resolve(&req.path)?;
-        let t = self.tags.get(tag).ok_or(Fault::UNKNOWN_TAG)?;
-        let size = t.elem.size();
-        let count = usize::from(r.elements.max(1));
-        if start + count > t.elements() {
-            return Err(Fault::BEYOND_END);
-        }
-        let total = count * size;
+        let s = self.span(&req.path, r.elements)?;
         let offset = r.offset as usize;
-        if offset > total {
+        if offset > s.len {
             return Err(Fault::BEYOND_END);
         }
-        let tt = t.elem.type_tag();
+        let tt = s.elem.type_tag();
         let room = limit.saturating_sub(REPLY_HEADER + tt.encoded_len());
         // Whole elements per fragment where one fits; otherwise as many bytes as fit.
-        let room = if room >= size {
-            room / size * size
+        let room = if room >= s.size {
+            room / s.size * s.size
         } else {
             room
         };
-        let chunk = (total - offset).min(room);
-        let from = start * size + offset;
-        let data = t.data.get(from..from + chunk).ok_or(Fault::BEYOND_END)?;
-        let status = if offset + chunk < total {
+        let chunk = (s.len - offset).min(room);
+        let data = self.bytes(&s, offset, chunk)?;
+        let status = if offset + chunk < s.len {
             GeneralStatus::PARTIAL_TRANSFER
         } else {
             GeneralStatus::SUCCESS
@@ -455,27 +483,17 @@ impl Controller {
         w: &WriteTag<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), Fault> {
-        let Target { tag, start } = self.resolve(&req.path)?;
-        let t = self.tags.get_mut(tag).ok_or(Fault::UNKNOWN_TAG)?;
-        if w.type_tag != t.elem.type_tag() {
+        let s = self.span(&req.path, w.elements)?;
+        if w.type_tag != s.elem.type_tag() {
             return Err(Fault::TYPE_MISMATCH);
-        }
-        let size = t.elem.size();
-        let count = usize::from(w.elements.max(1));
-        if start + count > t.elements() {
-            return Err(Fault::BEYOND_END);
         }
         // Exactly count x size bytes; anything after them (pycomm3's doubled value,
         // libplctag's pad) is ignored.
-        let src = w.data.get(..count * size).ok_or(Fault::NOT_ENOUGH_DATA)?;
-        if t.elem == ElementType::LogixString && !strings_valid(src) {
+        let src = w.data.get(..s.len).ok_or(Fault::NOT_ENOUGH_DATA)?;
+        if s.elem == ElementType::LogixString && !strings_valid(src) {
             return Err(Fault::BAD_DATA);
         }
-        let dst = t
-            .data
-            .get_mut(start * size..(start + count) * size)
-            .ok_or(Fault::BEYOND_END)?;
-        dst.copy_from_slice(src);
+        self.bytes_mut(&s, 0, s.len)?.copy_from_slice(src);
         ok_reply(req.service, out);
         Ok(())
     }
@@ -486,30 +504,19 @@ impl Controller {
         w: &WriteTagFragmented<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), Fault> {
-        let Target { tag, start } = self.resolve(&req.path)?;
-        let t = self.tags.get_mut(tag).ok_or(Fault::UNKNOWN_TAG)?;
-        if w.type_tag != t.elem.type_tag() {
+        let s = self.span(&req.path, w.elements)?;
+        if w.type_tag != s.elem.type_tag() {
             return Err(Fault::TYPE_MISMATCH);
         }
-        let size = t.elem.size();
-        let count = usize::from(w.elements.max(1));
-        if start + count > t.elements() {
-            return Err(Fault::BEYOND_END);
-        }
-        let total = count * size;
         let offset = w.offset as usize;
-        if offset >= total {
+        if offset >= s.len {
             return Err(Fault::OUT_OF_RANGE);
         }
         // The chunk runs to the end of the data item, bounded by the declared total;
         // a pad byte past the total is ignored.
-        let chunk = w.data.len().min(total - offset);
-        let from = start * size + offset;
-        let dst = t
-            .data
-            .get_mut(from..from + chunk)
-            .ok_or(Fault::BEYOND_END)?;
-        dst.copy_from_slice(w.data.get(..chunk).unwrap_or_default());
+        let chunk = w.data.len().min(s.len - offset);
+        let src = w.data.get(..chunk).unwrap_or_default();
+        self.bytes_mut(&s, offset, chunk)?.copy_from_slice(src);
         ok_reply(req.service, out);
         Ok(())
     }
