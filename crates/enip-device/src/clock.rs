@@ -5,9 +5,9 @@
 
 use enip_proto::services::{AttributeEntry, AttributeList, AttributeListForm};
 use enip_proto::wire::Reader;
-use enip_proto::{GeneralStatus, Reply, Request};
+use enip_proto::{GeneralStatus, Request};
 
-use crate::controller::{Controller, Fault};
+use crate::controller::{attribute_list_reply, Controller, Fault};
 
 /// Attributes holding the time: 6 (local, read by pycomm3 1.2.16 and set by pylogix) and
 /// 11 (UTC, read by pylogix and pycomm3's later versions). The simulator runs on UTC.
@@ -31,24 +31,15 @@ impl Controller {
             return Err(Fault::NO_OBJECT);
         }
         let now = self.plc_time_us().to_le_bytes();
-        let list = AttributeList {
-            entries: attrs
-                .iter()
-                .map(|&id| AttributeEntry {
-                    id,
-                    status: Some(if is_time(id) { 0 } else { 0x14 }),
-                    value: if is_time(id) { &now } else { &[] },
-                })
-                .collect(),
-        };
-        let mut data = Vec::new();
-        let _ = list.encode(&mut data);
-        let status = if attrs.iter().all(|&a| is_time(a)) {
-            GeneralStatus::SUCCESS
-        } else {
-            GeneralStatus::ATTRIBUTE_LIST_ERROR
-        };
-        let _ = Reply::new(req.service, status, &data).encode(out);
+        let entries = attrs
+            .iter()
+            .map(|&id| AttributeEntry {
+                id,
+                status: Some(if is_time(id) { 0 } else { 0x14 }),
+                value: if is_time(id) { &now } else { &[] },
+            })
+            .collect();
+        attribute_list_reply(req.service, entries, out);
         Ok(())
     }
 
@@ -87,15 +78,7 @@ impl Controller {
                 }),
             }
         }
-        let failed = statuses.iter().any(|s| s.status != Some(0));
-        let mut data = Vec::new();
-        let _ = AttributeList { entries: statuses }.encode(&mut data);
-        let status = if failed {
-            GeneralStatus::ATTRIBUTE_LIST_ERROR
-        } else {
-            GeneralStatus::SUCCESS
-        };
-        let _ = Reply::new(req.service, status, &data).encode(out);
+        attribute_list_reply(req.service, statuses, out);
         Ok(())
     }
 }

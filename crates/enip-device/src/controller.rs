@@ -3,9 +3,9 @@
 use enip_proto::mr::{class, service as svc, ServiceKind};
 use enip_proto::path::{LogicalKind, Segment};
 use enip_proto::services::{
-    Body as _, ConnectionFailure, ForwardClose, ForwardCloseReply, ForwardOpen, ForwardOpenReply,
-    Multiple, ReadModifyWrite, ReadTag, ReadTagFragmented, RequestBody, TagData, UnconnectedSend,
-    WriteTag, WriteTagFragmented,
+    AttributeEntry, AttributeList, Body as _, ConnectionFailure, ForwardClose, ForwardCloseReply,
+    ForwardOpen, ForwardOpenReply, Multiple, ReadModifyWrite, ReadTag, ReadTagFragmented,
+    RequestBody, TagData, UnconnectedSend, WriteTag, WriteTagFragmented,
 };
 use enip_proto::status::{cm, logix};
 use enip_proto::types::DataType;
@@ -175,7 +175,6 @@ impl Controller {
                     .link_attribute(attr)
                     .ok_or(Fault::NO_ATTRIBUTE)?
             }
-            (Some(class::IDENTITY | class::CONTROLLER_NAME), _, _) => return Err(Fault::NO_OBJECT),
             (Some(_), _, _) => return Err(Fault::NO_OBJECT),
             (None, _, _) => return Err(Fault::NOT_SUPPORTED),
         };
@@ -227,9 +226,7 @@ impl Controller {
         u: &UnconnectedSend<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), Fault> {
-        if u.message.first().map(|s| s & 0x7F) == Some(svc::UNCONNECTED_SEND)
-            && Request::decode(u.message).is_ok_and(|r| r.kind() == ServiceKind::UnconnectedSend)
-        {
+        if Request::decode(u.message).is_ok_and(|r| r.kind() == ServiceKind::UnconnectedSend) {
             // One hop is all a controller routes to itself.
             return Err(Fault(
                 GeneralStatus::CONNECTION_FAILURE,
@@ -247,18 +244,7 @@ impl Controller {
         out: &mut Vec<u8>,
     ) -> Result<(), Fault> {
         let failure = |ext: &[u16], out: &mut Vec<u8>| {
-            let data = ConnectionFailure {
-                connection_serial: fo.connection_serial,
-                originator_vendor: fo.originator_vendor,
-                originator_serial: fo.originator_serial,
-                remaining_path_size: 0,
-                reserved: 0,
-            }
-            .to_vec()
-            .unwrap_or_default();
-            let mut r = Reply::new(req.service, GeneralStatus::CONNECTION_FAILURE, &data);
-            r.extended = ext.to_vec();
-            let _ = r.encode(out);
+            connection_failure(req.service, fo.connection_triad(), ext, out)
         };
         let triad = fo.connection_triad();
         if self.connections.find(triad).is_some() {
@@ -322,18 +308,7 @@ impl Controller {
             .unwrap_or_default();
             let _ = Reply::success(req.service, &data).encode(out);
         } else {
-            let data = ConnectionFailure {
-                connection_serial: fc.connection_serial,
-                originator_vendor: fc.originator_vendor,
-                originator_serial: fc.originator_serial,
-                remaining_path_size: 0,
-                reserved: 0,
-            }
-            .to_vec()
-            .unwrap_or_default();
-            let mut r = Reply::new(req.service, GeneralStatus::CONNECTION_FAILURE, &data);
-            r.extended = vec![cm::CONNECTION_NOT_FOUND];
-            let _ = r.encode(out);
+            connection_failure(req.service, triad, &[cm::CONNECTION_NOT_FOUND], out);
         }
         Ok(())
     }
@@ -600,6 +575,39 @@ fn strings_valid(data: &[u8]) -> bool {
 fn tag_reply(service: u8, status: GeneralStatus, data: &TagData<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(&[service | svc::REPLY, 0, status.0, 0]);
     let _ = data.encode(out);
+}
+
+/// A Get/Set Attribute List reply: status 0x0A when any attribute failed.
+pub(crate) fn attribute_list_reply(
+    service: u8,
+    entries: Vec<AttributeEntry<'_>>,
+    out: &mut Vec<u8>,
+) {
+    let failed = entries.iter().any(|e| e.status != Some(0));
+    let mut data = Vec::new();
+    let _ = AttributeList { entries }.encode(&mut data);
+    let status = if failed {
+        GeneralStatus::ATTRIBUTE_LIST_ERROR
+    } else {
+        GeneralStatus::SUCCESS
+    };
+    let _ = Reply::new(service, status, &data).encode(out);
+}
+
+/// A Connection Manager failure (0x01 + extended words) echoing the connection triad.
+fn connection_failure(service: u8, triad: (u16, u16, u32), ext: &[u16], out: &mut Vec<u8>) {
+    let data = ConnectionFailure {
+        connection_serial: triad.0,
+        originator_vendor: triad.1,
+        originator_serial: triad.2,
+        remaining_path_size: 0,
+        reserved: 0,
+    }
+    .to_vec()
+    .unwrap_or_default();
+    let mut r = Reply::new(service, GeneralStatus::CONNECTION_FAILURE, &data);
+    r.extended = ext.to_vec();
+    let _ = r.encode(out);
 }
 
 fn ok_reply(service: u8, out: &mut Vec<u8>) {

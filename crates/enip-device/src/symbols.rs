@@ -4,13 +4,13 @@
 use enip_proto::mr::class;
 use enip_proto::path::{LogicalKind, Segment};
 use enip_proto::services::{
-    symbol_type, AttributeEntry, AttributeList, ReadTemplate, SymbolAttr, SymbolEntry, SymbolList,
+    symbol_type, AttributeEntry, ReadTemplate, SymbolAttr, SymbolEntry, SymbolList,
     TemplateDefinition, TemplateMember,
 };
 use enip_proto::types::{DataType, LOGIX_STRING_HANDLE, LOGIX_STRING_SIZE};
 use enip_proto::{GeneralStatus, Reply, Request};
 
-use crate::controller::{Controller, Fault, REPLY_HEADER};
+use crate::controller::{attribute_list_reply, Controller, Fault, REPLY_HEADER};
 use crate::tag::{ElementType, Tag};
 
 /// Instance ids of tags are their index + 1; programs follow from this base.
@@ -207,25 +207,15 @@ impl Controller {
                 (a, v)
             })
             .collect();
-        let list = AttributeList {
-            entries: values
-                .iter()
-                .map(|(id, v)| AttributeEntry {
-                    id: *id,
-                    status: Some(if v.is_some() { 0 } else { 0x14 }),
-                    value: v.as_deref().unwrap_or_default(),
-                })
-                .collect(),
-        };
-        let mut data = Vec::new();
-        let _ = list.encode(&mut data);
-        let failed = values.iter().any(|(_, v)| v.is_none());
-        let status = if failed {
-            GeneralStatus::ATTRIBUTE_LIST_ERROR
-        } else {
-            GeneralStatus::SUCCESS
-        };
-        let _ = Reply::new(req.service, status, &data).encode(out);
+        let entries = values
+            .iter()
+            .map(|(id, v)| AttributeEntry {
+                id: *id,
+                status: Some(if v.is_some() { 0 } else { 0x14 }),
+                value: v.as_deref().unwrap_or_default(),
+            })
+            .collect();
+        attribute_list_reply(req.service, entries, out);
         Ok(())
     }
 

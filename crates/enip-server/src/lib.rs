@@ -26,6 +26,13 @@ pub type Shared = Arc<Mutex<Controller>>;
 
 static NEXT_SESSION: AtomicU32 = AtomicU32::new(0x0001_0001);
 
+/// The controller, even after a panic elsewhere poisoned the lock: the device itself
+/// never panics on input (it is fuzzed for that), so its state is whole; keep serving.
+fn lock(ctrl: &Shared) -> std::sync::MutexGuard<'_, Controller> {
+    ctrl.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// What the connection should do after a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -118,10 +125,7 @@ impl Session {
                     reply(self.handle, EncapStatus::IncorrectData, Body::Raw(&[]), out);
                     return Next::Continue;
                 };
-                let mut c = match ctrl.lock() {
-                    Ok(c) => c,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
+                let mut c = lock(ctrl);
                 match m.connected {
                     None => {
                         let before = c.connections.len();
@@ -180,10 +184,7 @@ impl Session {
 
     /// Close what the session opened.
     pub fn end(&mut self, ctrl: &Shared) {
-        let mut c = match ctrl.lock() {
-            Ok(c) => c,
-            Err(p) => p.into_inner(),
-        };
+        let mut c = lock(ctrl);
         for id in self.connections.drain(..) {
             c.connections.remove(id);
         }
@@ -200,10 +201,7 @@ fn newest_connection(reply: &[u8]) -> Option<u32> {
 
 /// The reply to ListIdentity, ListServices or ListInterfaces (TCP or UDP).
 pub fn list_reply(h: &Header, ctrl: &Shared, local: SocketAddr, out: &mut Vec<u8>) {
-    let c = match ctrl.lock() {
-        Ok(c) => c,
-        Err(p) => p.into_inner(),
-    };
+    let c = lock(ctrl);
     let id = &c.identity;
     let addr = match local.ip() {
         IpAddr::V4(a) => a.octets(),
