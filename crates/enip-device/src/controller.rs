@@ -13,7 +13,8 @@ use enip_proto::{EPath, GeneralStatus, Reply, Request};
 
 use crate::connections::Connections;
 use crate::identity::Identity;
-use crate::tag::{ElementType, SpecError, TagSpec, Tags};
+use crate::tag::{ElementType, SpecError, TagSpec, Tags, SSTRING_SIZE};
+use crate::udt::{MemberKind, StructType, UdtDef, Udts};
 
 /// The largest Message Router reply sent without a connection (cpppo and Logix use
 /// about 500 bytes).
@@ -49,27 +50,75 @@ impl Fault {
 
 /// A run of elements of one tag: where its bytes are, and what they are.
 #[derive(Debug, Clone, Copy)]
-struct Span {
-    tag: usize,
+pub(crate) struct Span {
+    pub(crate) tag: usize,
     /// Byte offset of the first element in the tag's data.
-    from: usize,
+    pub(crate) from: usize,
     /// Bytes of the requested elements.
-    len: usize,
+    pub(crate) len: usize,
     size: usize,
-    elem: ElementType,
+    pub(crate) elem: ElementType,
+    /// A BOOL member: its bit of the byte at `from`.
+    pub(crate) bit: Option<u8>,
 }
 
-/// Where a tag path leads: a tag, and the flat element index it starts at.
+/// Where a tag path leads: an element of a tag, or of a member of one.
 #[derive(Debug, Clone, Copy)]
 struct Target {
     tag: usize,
-    start: usize,
+    /// Byte offset of the element in the tag's data.
+    from: usize,
+    elem: ElementType,
+    /// Elements from this one to the end of its array (1 outside arrays).
+    room: usize,
+    /// A BOOL member: its bit of the byte at `from`.
+    bit: Option<u8>,
+}
+
+/// The array shape at one step of a path: up to 3 dimensions.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    dims: [u32; 3],
+    n: usize,
+}
+
+impl Shape {
+    fn of(dims: &[u32]) -> Self {
+        let mut s = Self::default();
+        for (slot, d) in s.dims.iter_mut().zip(dims) {
+            *slot = *d;
+        }
+        s.n = dims.len().min(3);
+        s
+    }
+
+    fn dims(&self) -> &[u32] {
+        self.dims.get(..self.n).unwrap_or_default()
+    }
+
+    fn elements(&self) -> usize {
+        self.dims().iter().map(|&d| d as usize).product()
+    }
+
+    /// The row-major index of `indexes`, if they fit this shape.
+    fn flat(&self, indexes: &[u32]) -> Option<usize> {
+        let mut flat = 0usize;
+        for (&i, &d) in indexes.iter().zip(self.dims()) {
+            if i >= d {
+                return None;
+            }
+            flat = flat * d as usize + i as usize;
+        }
+        Some(flat)
+    }
 }
 
 /// The controller.
 #[derive(Debug, Default)]
 pub struct Controller {
     pub tags: Tags,
+    /// Structure types: the builtin STRING and those [`Controller::define_udt`] added.
+    pub udts: Udts,
     pub identity: Identity,
     pub connections: Connections,
     pub network: crate::network::Network,
@@ -77,6 +126,16 @@ pub struct Controller {
     pub now_us: u64,
     /// What a client's Set Attribute List on the wall clock moved it by.
     pub clock_offset_us: i64,
+    /// Tags that also live at a CIP address (`NAME@cls/ins/att=TYPE`).
+    pub attribute_tags: crate::attributes::AttributeMap,
+    /// Which Unconnected Send route paths reach this controller.
+    pub route: crate::route::RoutePolicy,
+    /// Tag accesses since the I/O layer last looked, when it asked for them.
+    pub(crate) journal: Option<Vec<crate::observe::Access>>,
+    /// Custom behaviour by tag id.
+    pub(crate) hooks: std::collections::HashMap<usize, Box<dyn crate::observe::TagHook>>,
+    /// Statuses injected per tag (the web API's `tags/<tag>/error=N`).
+    pub tag_errors: crate::inject::TagErrors,
 }
 
 impl Controller {
@@ -84,9 +143,15 @@ impl Controller {
         Self::default()
     }
 
-    /// Add a tag from a cpppo-style spec, `SCADA=INT[1000]`.
+    /// Add a tag from a cpppo-style spec, `SCADA=INT[1000]`; the type may be a structure
+    /// defined before, `Motors=Motor[4]`.
     pub fn add_tag(&mut self, spec: &str) -> Result<usize, SpecError> {
-        self.tags.insert(&TagSpec::parse(spec)?)
+        self.tags.insert(&TagSpec::parse_with(spec, &self.udts)?)
+    }
+
+    /// Define a structure type, for tags and later structures to use.
+    pub fn define_udt(&mut self, def: &UdtDef) -> Result<StructType, SpecError> {
+        self.udts.define(def)
     }
 
     /// Execute one Message Router request and return the reply bytes. `limit` is the
@@ -107,10 +172,36 @@ impl Controller {
                 return fault_reply(service, Fault(GeneralStatus::PATH_SEGMENT_ERROR, None), out);
             }
         };
+        if let Some(f) = self.injected_fault(&req) {
+            return fault_reply(req.service, f, out);
+        }
         let body = match RequestBody::decode(&req) {
             Ok(b) => b,
-            Err(_) => return fault_reply(req.service, Fault::NOT_ENOUGH_DATA, out),
+            Err(_) => {
+                // A Forward Open that does not decode still gets the failure fields a
+                // client expects (rseip's Large Forward Open sends a 0x54 with 0x5B's
+                // parameters, and then fails to parse a bare status).
+                let fo = matches!(
+                    req.kind(),
+                    ServiceKind::ForwardOpen | ServiceKind::LargeForwardOpen
+                );
+                if let (true, Some(triad)) = (fo, raw_triad(req.data)) {
+                    return connection_failure_with(
+                        req.service,
+                        GeneralStatus::NOT_ENOUGH_DATA,
+                        triad,
+                        &[],
+                        out,
+                    );
+                }
+                return fault_reply(req.service, Fault::NOT_ENOUGH_DATA, out);
+            }
         };
+        let access = match self.before_tag_service(&req, &body) {
+            Ok(a) => a,
+            Err(f) => return fault_reply(req.service, f, out),
+        };
+        let at = out.len();
         let result = match body {
             RequestBody::ReadTag(r) => self.read(&req, r, limit, out),
             RequestBody::ReadTagFragmented(r) => self.read_fragmented(&req, r, limit, out),
@@ -125,7 +216,16 @@ impl Controller {
             }
             RequestBody::AttributeIds(ids) => self.attribute_list(&req, &ids.0, out),
             RequestBody::ReadTemplate(r) => self.read_template(&req, r, limit, out),
-            RequestBody::Empty => self.get_attributes(&req, out),
+            RequestBody::Empty => match self.tag_attribute(&req, None, out) {
+                Some(r) => r,
+                None => self.get_attributes(&req, out),
+            },
+            RequestBody::Values(v) if req.kind() == ServiceKind::SetAttributeSingle => {
+                match self.tag_attribute(&req, Some(v), out) {
+                    Some(r) => r,
+                    None => self.set_attributes(&req),
+                }
+            }
             RequestBody::Values(v) if req.kind() == ServiceKind::SetAttributeList => {
                 self.set_attribute_list(&req, v, out)
             }
@@ -137,6 +237,9 @@ impl Controller {
         };
         if let Err(f) = result {
             fault_reply(req.service, f, out);
+        }
+        if let Some(a) = access {
+            self.after_tag_service(a, out.get(at..).unwrap_or_default());
         }
     }
 
@@ -218,14 +321,19 @@ impl Controller {
         }
     }
 
-    /// Unconnected Send: run the embedded request and answer with its bare reply. Any
-    /// route path is accepted, empty included (rseip), or a whole connection path
-    /// (libplctag): this controller is the only target.
+    /// Unconnected Send: run the embedded request and answer with its bare reply. By
+    /// default any route path is accepted, empty included (rseip), or a whole connection
+    /// path (libplctag): this controller is the only target. [`RoutePolicy`] narrows it.
+    ///
+    /// [`RoutePolicy`]: crate::RoutePolicy
     fn unconnected_send(
         &mut self,
         u: &UnconnectedSend<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), Fault> {
+        if let Some(ext) = self.route.refuse(&u.route) {
+            return Err(Fault(GeneralStatus::CONNECTION_FAILURE, Some(ext)));
+        }
         if Request::decode(u.message).is_ok_and(|r| r.kind() == ServiceKind::UnconnectedSend) {
             // One hop is all a controller routes to itself.
             return Err(Fault(
@@ -313,7 +421,8 @@ impl Controller {
         Ok(())
     }
 
-    /// Resolve a symbolic tag path: `[Program:X] Name [i[,j[,k]]]`.
+    /// Resolve a tag path: `[Program:X] Name [i[,j[,k]]]` or a symbol instance, then any
+    /// members, each with its own indexes: `Motors[2].Hist[3]`, `Cell.Pos.X`.
     fn resolve(&self, path: &EPath<'_>) -> Result<Target, Fault> {
         let mut segs = path.iter().peekable();
         let tag = match segs.next() {
@@ -326,6 +435,23 @@ impl Controller {
                 crate::symbols::tag_of_instance(inst)
                     .filter(|&t| self.tags.get(t).is_some())
                     .ok_or(Fault::UNKNOWN_TAG)?
+            }
+            // cpppo's numeric addressing of a `NAME@cls/ins/att` tag: 20 cc 24 ii 30 aa.
+            Some(seg) if seg.logical_value(LogicalKind::Class).is_some() => {
+                let class = seg.logical_value(LogicalKind::Class).unwrap_or_default();
+                let inst = segs
+                    .next()
+                    .and_then(|s| s.logical_value(LogicalKind::Instance));
+                let attr = segs
+                    .next()
+                    .and_then(|s| s.logical_value(LogicalKind::Attribute));
+                match (inst, attr) {
+                    (Some(i), Some(a)) => *self
+                        .attribute_tags
+                        .get(&(class, i, a))
+                        .ok_or(Fault::UNKNOWN_TAG)?,
+                    _ => return Err(Fault::UNKNOWN_TAG),
+                }
             }
             Some(Segment::Symbolic(first)) => {
                 let first = std::str::from_utf8(first).map_err(|_| Fault::UNKNOWN_TAG)?;
@@ -344,51 +470,125 @@ impl Controller {
             }
             _ => return Err(Fault::UNKNOWN_TAG),
         };
-        let mut indexes = Vec::with_capacity(3);
-        for s in segs {
-            match s.logical_value(LogicalKind::Element) {
-                Some(i) if indexes.len() < 3 => indexes.push(i),
-                // Members of structures and deeper paths are not stored yet.
-                _ => return Err(Fault::UNKNOWN_TAG),
+        let t = self.tags.get(tag).ok_or(Fault::UNKNOWN_TAG)?;
+        let mut at = Target {
+            tag,
+            from: 0,
+            elem: t.elem,
+            room: t.elements(),
+            bit: None,
+        };
+        let mut shape = Shape::of(&t.dims);
+        loop {
+            let mut indexes = [0u32; 3];
+            let mut n = 0;
+            while let Some(i) = segs
+                .peek()
+                .and_then(|s| s.logical_value(LogicalKind::Element))
+            {
+                *indexes.get_mut(n).ok_or(Fault::UNKNOWN_TAG)? = i;
+                n += 1;
+                segs.next();
+            }
+            if n > 0 {
+                if n != shape.n {
+                    return Err(Fault::UNKNOWN_TAG);
+                }
+                let flat = shape
+                    .flat(indexes.get(..n).unwrap_or_default())
+                    .ok_or(Fault::BEYOND_END)?;
+                at.from += flat * at.elem.size();
+                at.room = shape.elements() - flat;
+            }
+            let name = match segs.next() {
+                None => return Ok(at),
+                Some(Segment::Symbolic(name)) => name,
+                Some(_) => return Err(Fault::UNKNOWN_TAG),
+            };
+            // A member belongs to one element: an array needs its index first.
+            if at.bit.is_some() || (shape.n > 0 && n == 0) {
+                return Err(Fault::UNKNOWN_TAG);
+            }
+            let member = self
+                .udts
+                .layout(at.elem)
+                .and_then(|u| u.member(name))
+                .ok_or(Fault::UNKNOWN_TAG)?;
+            at.from += member.offset as usize;
+            match member.kind {
+                MemberKind::Data { elem, count } => {
+                    at.elem = elem;
+                    shape = Shape::of(count.map(u32::from).as_slice());
+                    at.room = usize::from(count.unwrap_or(1));
+                }
+                MemberKind::Bit(b) => {
+                    at.elem = ElementType::Atomic(DataType::Bool);
+                    at.bit = Some(b);
+                    shape = Shape::default();
+                    at.room = 1;
+                }
             }
         }
-        let t = self.tags.get(tag).ok_or(Fault::UNKNOWN_TAG)?;
-        if !indexes.is_empty() && indexes.len() != t.dims.len() {
-            return Err(Fault(GeneralStatus::PATH_SEGMENT_ERROR, Some(0)));
-        }
-        let start = t.flat_index(&indexes).ok_or(Fault::BEYOND_END)?;
-        Ok(Target { tag, start })
     }
 
-    /// The bytes `elements` elements from the path's start occupy, checked against the
-    /// tag's size.
-    fn span(&self, path: &EPath<'_>, elements: u16) -> Result<Span, Fault> {
-        let Target { tag, start } = self.resolve(path)?;
-        let t = self.tags.get(tag).ok_or(Fault::UNKNOWN_TAG)?;
-        let size = t.elem.size();
+    /// The bytes `elements` elements from the path's element occupy, checked against the
+    /// array they are in.
+    pub(crate) fn span(&self, path: &EPath<'_>, elements: u16) -> Result<Span, Fault> {
+        let at = self.resolve(path)?;
+        let size = at.elem.size();
         let count = usize::from(elements.max(1));
-        if start + count > t.elements() {
+        if count > at.room {
             return Err(Fault::BEYOND_END);
         }
         Ok(Span {
-            tag,
-            from: start * size,
+            tag: at.tag,
+            from: at.from,
             len: count * size,
             size,
-            elem: t.elem,
+            elem: at.elem,
+            bit: at.bit,
         })
     }
 
-    fn bytes(&self, s: &Span, offset: usize, len: usize) -> Result<&[u8], Fault> {
+    /// `len` bytes of the span from `offset`; a BOOL member reads as one byte, 0 or 1.
+    fn bytes<'a>(
+        &'a self,
+        s: &Span,
+        offset: usize,
+        len: usize,
+        bit: &'a mut [u8; 1],
+    ) -> Result<&'a [u8], Fault> {
         let t = self.tags.get(s.tag).ok_or(Fault::UNKNOWN_TAG)?;
         let from = s.from + offset;
-        t.data.get(from..from + len).ok_or(Fault::BEYOND_END)
+        let data = t.data.get(from..from + len).ok_or(Fault::BEYOND_END)?;
+        match (s.bit, data.first()) {
+            (Some(b), Some(host)) if len == 1 => {
+                bit[0] = (host >> b) & 1;
+                Ok(&bit[..])
+            }
+            _ => Ok(data),
+        }
     }
 
-    fn bytes_mut(&mut self, s: &Span, offset: usize, len: usize) -> Result<&mut [u8], Fault> {
+    /// Store `src` at `offset` in the span; a BOOL member sets or clears its bit only.
+    fn store(&mut self, s: &Span, offset: usize, src: &[u8]) -> Result<(), Fault> {
         let t = self.tags.get_mut(s.tag).ok_or(Fault::UNKNOWN_TAG)?;
         let from = s.from + offset;
-        t.data.get_mut(from..from + len).ok_or(Fault::BEYOND_END)
+        let dst = t
+            .data
+            .get_mut(from..from + src.len())
+            .ok_or(Fault::BEYOND_END)?;
+        match (s.bit, dst.first_mut(), src.first()) {
+            (Some(b), Some(host), Some(&v)) => {
+                if v != 0 {
+                    *host |= 1 << b;
+                } else {
+                    *host &= !(1 << b);
+                }
+            }
+            _ => dst.copy_from_slice(src),
+        }
+        Ok(())
     }
 
     fn read(
@@ -399,16 +599,24 @@ impl Controller {
         out: &mut Vec<u8>,
     ) -> Result<(), Fault> {
         let s = self.span(&req.path, r.elements)?;
+        if s.elem == ElementType::ShortString {
+            return self.read_short_strings(req, &s, limit, out);
+        }
         // pycomm3 sends a plain Read Tag whenever the data alone fits the connection size
         // (DINT[1000] on a 4000-byte connection), so the data, not the whole reply, is
         // measured against the limit here. Fragmented reads keep the strict budget.
         let (status, len) = if s.len <= limit {
             (GeneralStatus::SUCCESS, s.len)
         } else {
-            // Too large for one reply: what fits, in whole elements, and 0x06.
-            (GeneralStatus::PARTIAL_TRANSFER, limit / s.size * s.size)
+            // Too large for one reply: what fits, in whole elements where one fits, and
+            // 0x06; the client goes on with Read Tag Fragmented.
+            (
+                GeneralStatus::PARTIAL_TRANSFER,
+                whole_elements(limit, s.size),
+            )
         };
-        let data = self.bytes(&s, 0, len)?;
+        let mut bit = [0];
+        let data = self.bytes(&s, 0, len, &mut bit)?;
         tag_reply(
             req.service,
             status,
@@ -429,20 +637,22 @@ impl Controller {
         out: &mut Vec<u8>,
     ) -> Result<(), Fault> {
         let s = self.span(&req.path, r.elements)?;
+        // SSTRINGs are as long as they are on the wire: offsets into them mean nothing.
+        if s.elem == ElementType::ShortString {
+            return Err(Fault::NOT_SUPPORTED);
+        }
         let offset = r.offset as usize;
         if offset > s.len {
             return Err(Fault::BEYOND_END);
         }
         let tt = s.elem.type_tag();
-        let room = limit.saturating_sub(REPLY_HEADER + tt.encoded_len());
-        // Whole elements per fragment where one fits; otherwise as many bytes as fit.
-        let room = if room >= s.size {
-            room / s.size * s.size
-        } else {
-            room
-        };
+        let room = whole_elements(
+            limit.saturating_sub(REPLY_HEADER + tt.encoded_len()),
+            s.size,
+        );
         let chunk = (s.len - offset).min(room);
-        let data = self.bytes(&s, offset, chunk)?;
+        let mut bit = [0];
+        let data = self.bytes(&s, offset, chunk, &mut bit)?;
         let status = if offset + chunk < s.len {
             GeneralStatus::PARTIAL_TRANSFER
         } else {
@@ -462,13 +672,20 @@ impl Controller {
         if w.type_tag != s.elem.type_tag() {
             return Err(Fault::TYPE_MISMATCH);
         }
+        if s.elem == ElementType::ShortString {
+            let stored = short_strings_stored(w.data, s.len / SSTRING_SIZE)?;
+            self.store(&s, 0, &stored)?;
+            ok_reply(req.service, out);
+            return Ok(());
+        }
         // Exactly count x size bytes; anything after them (pycomm3's doubled value,
         // libplctag's pad) is ignored.
         let src = w.data.get(..s.len).ok_or(Fault::NOT_ENOUGH_DATA)?;
-        if s.elem == ElementType::LogixString && !strings_valid(src) {
+        // Checked whole before anything is stored: a refused write changes nothing.
+        if !self.udts.strings_valid(s.elem, src) {
             return Err(Fault::BAD_DATA);
         }
-        self.bytes_mut(&s, 0, s.len)?.copy_from_slice(src);
+        self.store(&s, 0, src)?;
         ok_reply(req.service, out);
         Ok(())
     }
@@ -483,6 +700,9 @@ impl Controller {
         if w.type_tag != s.elem.type_tag() {
             return Err(Fault::TYPE_MISMATCH);
         }
+        if s.elem == ElementType::ShortString {
+            return Err(Fault::NOT_SUPPORTED);
+        }
         let offset = w.offset as usize;
         if offset >= s.len {
             return Err(Fault::OUT_OF_RANGE);
@@ -491,7 +711,10 @@ impl Controller {
         // a pad byte past the total is ignored.
         let chunk = w.data.len().min(s.len - offset);
         let src = w.data.get(..chunk).unwrap_or_default();
-        self.bytes_mut(&s, offset, chunk)?.copy_from_slice(src);
+        if s.elem == ElementType::LogixString && !string_lens_valid(offset, src) {
+            return Err(Fault::BAD_DATA);
+        }
+        self.store(&s, offset, src)?;
         ok_reply(req.service, out);
         Ok(())
     }
@@ -502,17 +725,17 @@ impl Controller {
         m: &ReadModifyWrite<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), Fault> {
-        let Target { tag, start } = self.resolve(&req.path)?;
-        let t = self.tags.get_mut(tag).ok_or(Fault::UNKNOWN_TAG)?;
-        let size = t.elem.size();
-        let integer =
-            matches!(t.elem, ElementType::Atomic(d) if d.is_integer() && d != DataType::Bool);
+        let at = self.resolve(&req.path)?;
+        let size = at.elem.size();
+        let integer = at.bit.is_none()
+            && matches!(at.elem, ElementType::Atomic(d) if d.is_integer() && d != DataType::Bool);
         if !integer || m.or_mask.len() > size {
             return Err(Fault::TYPE_MISMATCH);
         }
+        let t = self.tags.get_mut(at.tag).ok_or(Fault::UNKNOWN_TAG)?;
         let dst = t
             .data
-            .get_mut(start * size..start * size + m.or_mask.len())
+            .get_mut(at.from..at.from + m.or_mask.len())
             .ok_or(Fault::BEYOND_END)?;
         for ((d, o), a) in dst.iter_mut().zip(m.or_mask).zip(m.and_mask) {
             *d = (*d & a) | o;
@@ -562,14 +785,81 @@ impl Controller {
     }
 }
 
-/// A Logix STRING's LEN must be 0..=82 in every element.
-fn strings_valid(data: &[u8]) -> bool {
-    data.chunks(enip_proto::types::LOGIX_STRING_SIZE).all(|c| {
-        c.get(..4)
-            .and_then(|l| <[u8; 4]>::try_from(l).ok())
-            .map(i32::from_le_bytes)
-            .is_some_and(|n| (0..=82).contains(&n))
-    })
+/// The bytes of whole `size`-byte elements that fit in `room`, or all of `room` when not
+/// even one element fits (a large structure goes out in byte-sized fragments).
+fn whole_elements(room: usize, size: usize) -> usize {
+    if size > 0 && room >= size {
+        room / size * size
+    } else {
+        room
+    }
+}
+
+impl Controller {
+    /// SSTRINGs go on the wire as long as they are: length byte and characters each.
+    fn read_short_strings(
+        &self,
+        req: &Request<'_>,
+        s: &Span,
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fault> {
+        let t = self.tags.get(s.tag).ok_or(Fault::UNKNOWN_TAG)?;
+        let stored = t
+            .data
+            .get(s.from..s.from + s.len)
+            .ok_or(Fault::BEYOND_END)?;
+        let mut data = Vec::with_capacity(s.len / SSTRING_SIZE * 16);
+        let mut status = GeneralStatus::SUCCESS;
+        for e in stored.chunks(SSTRING_SIZE) {
+            let n = e.first().map_or(0, |&n| usize::from(n));
+            let one = e.get(..1 + n).unwrap_or_default();
+            if data.len() + one.len() > limit {
+                status = GeneralStatus::PARTIAL_TRANSFER;
+                break;
+            }
+            data.extend_from_slice(one);
+        }
+        tag_reply(
+            req.service,
+            status,
+            &TagData {
+                type_tag: s.elem.type_tag(),
+                data: &data,
+            },
+            out,
+        );
+        Ok(())
+    }
+}
+
+/// Every STRING LEN wholly inside a fragment (at `offset` into the STRING elements) is
+/// 0..=82; a LEN split across fragments is not checked.
+fn string_lens_valid(offset: usize, chunk: &[u8]) -> bool {
+    let size = enip_proto::types::LOGIX_STRING_SIZE;
+    let first = offset.div_ceil(size) * size;
+    (first..offset + chunk.len())
+        .step_by(size)
+        .filter_map(|at| chunk.get(at - offset..at - offset + 4))
+        .all(|len| {
+            <[u8; 4]>::try_from(len)
+                .map(i32::from_le_bytes)
+                .is_ok_and(|n| (0..=82).contains(&n))
+        })
+}
+
+/// `count` SSTRINGs from the wire (length byte + characters each) as stored.
+fn short_strings_stored(mut wire: &[u8], count: usize) -> Result<Vec<u8>, Fault> {
+    let mut stored = Vec::with_capacity(count * SSTRING_SIZE);
+    for _ in 0..count {
+        let (&n, rest) = wire.split_first().ok_or(Fault::NOT_ENOUGH_DATA)?;
+        let chars = rest.get(..usize::from(n)).ok_or(Fault::NOT_ENOUGH_DATA)?;
+        stored.push(n);
+        stored.extend_from_slice(chars);
+        stored.resize(stored.len() + SSTRING_SIZE - 1 - chars.len(), 0);
+        wire = rest.get(usize::from(n)..).unwrap_or_default();
+    }
+    Ok(stored)
 }
 
 fn tag_reply(service: u8, status: GeneralStatus, data: &TagData<'_>, out: &mut Vec<u8>) {
@@ -596,6 +886,27 @@ pub(crate) fn attribute_list_reply(
 
 /// A Connection Manager failure (0x01 + extended words) echoing the connection triad.
 fn connection_failure(service: u8, triad: (u16, u16, u32), ext: &[u16], out: &mut Vec<u8>) {
+    connection_failure_with(service, GeneralStatus::CONNECTION_FAILURE, triad, ext, out);
+}
+
+/// The connection triad at its fixed place in a Forward Open body (after priority,
+/// timeout and the two connection ids), if the body reaches it.
+fn raw_triad(body: &[u8]) -> Option<(u16, u16, u32)> {
+    let b = body.get(10..18)?;
+    Some((
+        u16::from_le_bytes([*b.first()?, *b.get(1)?]),
+        u16::from_le_bytes([*b.get(2)?, *b.get(3)?]),
+        u32::from_le_bytes([*b.get(4)?, *b.get(5)?, *b.get(6)?, *b.get(7)?]),
+    ))
+}
+
+fn connection_failure_with(
+    service: u8,
+    status: GeneralStatus,
+    triad: (u16, u16, u32),
+    ext: &[u16],
+    out: &mut Vec<u8>,
+) {
     let data = ConnectionFailure {
         connection_serial: triad.0,
         originator_vendor: triad.1,
@@ -605,7 +916,7 @@ fn connection_failure(service: u8, triad: (u16, u16, u32), ext: &[u16], out: &mu
     }
     .to_vec()
     .unwrap_or_default();
-    let mut r = Reply::new(service, GeneralStatus::CONNECTION_FAILURE, &data);
+    let mut r = Reply::new(service, status, &data);
     r.extended = ext.to_vec();
     let _ = r.encode(out);
 }

@@ -1,17 +1,17 @@
 //! The Symbol object (0x6B: the tag list, paged by whole entries, program-scoped lists)
-//! and the Template object (0x6C) for the builtin STRING structure.
+//! and the Template object (0x6C: the builtin STRING and user-defined structures).
 
 use enip_proto::mr::class;
 use enip_proto::path::{LogicalKind, Segment};
 use enip_proto::services::{
     symbol_type, AttributeEntry, ReadTemplate, SymbolAttr, SymbolEntry, SymbolList,
-    TemplateDefinition, TemplateMember,
 };
-use enip_proto::types::{DataType, LOGIX_STRING_HANDLE, LOGIX_STRING_SIZE};
+use enip_proto::types::{DataType, LOGIX_STRING_HANDLE};
 use enip_proto::{GeneralStatus, Reply, Request};
 
 use crate::controller::{attribute_list_reply, Controller, Fault, REPLY_HEADER};
 use crate::tag::{ElementType, Tag};
+use crate::udt::Udt;
 
 /// Instance ids of tags are their index + 1; programs follow from this base.
 const PROGRAM_BASE: u32 = 0x0001_0000;
@@ -37,36 +37,10 @@ fn type_word(t: &Tag) -> u16 {
     match t.elem {
         ElementType::Atomic(d) => u16::from(d.code()) | dims,
         ElementType::LogixString => symbol_type::STRUCT | LOGIX_STRING_HANDLE | dims,
+        ElementType::Struct(s) => symbol_type::STRUCT | s.template | dims,
+        ElementType::ShortString => u16::from(DataType::ShortString.code()) | dims,
     }
 }
-
-/// The STRING template: LEN DINT @0, DATA SINT[82] @4.
-fn string_template() -> Vec<u8> {
-    let def = TemplateDefinition {
-        members: vec![
-            TemplateMember {
-                info: 0,
-                type_code: u16::from(DataType::Dint.code()),
-                offset: 0,
-            },
-            TemplateMember {
-                info: 82,
-                type_code: 0x2000 | u16::from(DataType::Sint.code()),
-                offset: 4,
-            },
-        ],
-        name: b"ASCIISTRING82",
-        member_names: vec![b"LEN", b"DATA"],
-    };
-    let mut v = Vec::new();
-    let _ = def.encode(&mut v);
-    // Exactly definition-size*4 - 20 bytes, so pylogix's and pycomm3's byte counts both
-    // read it whole in one request.
-    v.resize(STRING_DEF_WORDS as usize * 4 - 20, 0);
-    v
-}
-
-const STRING_DEF_WORDS: u32 = 15;
 
 impl Controller {
     /// Get Instance Attribute List on `[91 "Program:X"] 20 6B 24 <start>`.
@@ -142,7 +116,10 @@ impl Controller {
                     (3, _) => SymbolAttr::Address(0),
                     (5, _) => SymbolAttr::ObjectAddress(*inst),
                     (6, _) => SymbolAttr::SoftwareControl(BASE_TAG),
-                    (7, Some(t)) => SymbolAttr::ElementSize(t.elem.size() as u16),
+                    // A UINT: larger structures (up to 2 MiB) report 65535.
+                    (7, Some(t)) => {
+                        SymbolAttr::ElementSize(u16::try_from(t.elem.size()).unwrap_or(u16::MAX))
+                    }
                     (7, None) => SymbolAttr::ElementSize(0),
                     (8, Some(t)) => {
                         let mut d = [0u32; 3];
@@ -182,26 +159,34 @@ impl Controller {
         Ok(())
     }
 
-    /// Get Attribute List on the Template object: STRING's attributes.
+    /// The structure a Template object path names.
+    fn template(&self, req: &Request<'_>) -> Result<&Udt, Fault> {
+        req.path
+            .target()
+            .instance
+            .and_then(|i| u16::try_from(i).ok())
+            .and_then(|i| self.udts.by_template(i))
+            .ok_or(Fault::NO_OBJECT)
+    }
+
+    /// Get Attribute List on the Template object, attributes in request order.
     pub(crate) fn template_attributes(
         &self,
         req: &Request<'_>,
         attrs: &[u16],
         out: &mut Vec<u8>,
     ) -> Result<(), Fault> {
-        let t = req.path.target();
-        if t.instance != Some(u32::from(LOGIX_STRING_HANDLE)) {
-            return Err(Fault::NO_OBJECT);
-        }
+        let u = self.template(req)?;
         let values: Vec<(u16, Option<Vec<u8>>)> = attrs
             .iter()
             .map(|&a| {
                 let v = match a {
-                    1 => Some(LOGIX_STRING_HANDLE.to_le_bytes().to_vec()),
-                    2 => Some(2u16.to_le_bytes().to_vec()),
-                    3 => Some(0u32.to_le_bytes().to_vec()),
-                    4 => Some(STRING_DEF_WORDS.to_le_bytes().to_vec()),
-                    5 => Some((LOGIX_STRING_SIZE as u32).to_le_bytes().to_vec()),
+                    1 => Some(u.ty.handle.to_le_bytes().to_vec()),
+                    2 => Some(u.member_count().to_le_bytes().to_vec()),
+                    // pylogix asks for it and needs it 2 bytes long; its meaning is unknown.
+                    3 => Some(0u16.to_le_bytes().to_vec()),
+                    4 => Some(u.definition_words().to_le_bytes().to_vec()),
+                    5 => Some(u.ty.size.to_le_bytes().to_vec()),
                     _ => None,
                 };
                 (a, v)
@@ -228,10 +213,7 @@ impl Controller {
         limit: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), Fault> {
-        if req.path.target().instance != Some(u32::from(LOGIX_STRING_HANDLE)) {
-            return Err(Fault::NO_OBJECT);
-        }
-        let blob = string_template();
+        let blob = self.template(req)?.definition();
         let offset = r.offset as usize;
         let rest = blob.get(offset..).ok_or(Fault::BEYOND_END)?;
         let want = rest.len().min(usize::from(r.bytes));

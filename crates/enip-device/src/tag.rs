@@ -4,13 +4,23 @@ use std::collections::HashMap;
 
 use enip_proto::types::{DataType, TypeTag, LOGIX_STRING_HANDLE, LOGIX_STRING_SIZE};
 
-/// What one element of a tag is.
+use crate::udt::{StructType, Udts};
+
+/// What one element of a tag or member is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ElementType {
     Atomic(DataType),
     /// The builtin Logix STRING structure (handle 0x0FCE, 88 bytes).
     LogixString,
+    /// A user-defined structure.
+    Struct(StructType),
+    /// cpppo's SSTRING: a CIP SHORT_STRING (USINT length + characters), stored in
+    /// [`SSTRING_SIZE`] bytes, sent as long as it is.
+    ShortString,
 }
+
+/// Storage for one SSTRING element: the length byte and up to 255 characters.
+pub const SSTRING_SIZE: usize = 256;
 
 impl ElementType {
     /// Bytes per element on the wire.
@@ -18,6 +28,18 @@ impl ElementType {
         match self {
             Self::Atomic(t) => t.size().unwrap_or(0),
             Self::LogixString => LOGIX_STRING_SIZE,
+            Self::Struct(s) => s.size as usize,
+            Self::ShortString => SSTRING_SIZE,
+        }
+    }
+
+    /// The type's name; a structure's own name is in [`crate::Udts`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Atomic(t) => t.name(),
+            Self::LogixString => "STRING",
+            Self::Struct(_) => "STRUCT",
+            Self::ShortString => "SSTRING",
         }
     }
 
@@ -26,13 +48,8 @@ impl ElementType {
         match self {
             Self::Atomic(t) => TypeTag::atomic(t),
             Self::LogixString => TypeTag::Struct(LOGIX_STRING_HANDLE),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Atomic(t) => t.name(),
-            Self::LogixString => "STRING",
+            Self::Struct(s) => TypeTag::Struct(s.handle),
+            Self::ShortString => TypeTag::atomic(DataType::ShortString),
         }
     }
 }
@@ -40,10 +57,12 @@ impl ElementType {
 /// Why a tag spec does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
-    #[error("missing `=TYPE` in tag spec `{0}` (expected NAME=TYPE[dims], e.g. SCADA=INT[1000])")]
-    MissingType(String),
-    #[error("unknown type `{ty}` in tag spec `{spec}` (known: BOOL SINT INT DINT LINT USINT UINT UDINT ULINT REAL LREAL STRING SSTRING)")]
-    UnknownType { spec: String, ty: String },
+    #[error("unknown type `{ty}` in tag spec `{spec}` (known: {known})")]
+    UnknownType {
+        spec: String,
+        ty: String,
+        known: String,
+    },
     #[error("bad dimensions `{dims}` in tag spec `{spec}`: {why}")]
     BadDims {
         spec: String,
@@ -52,8 +71,37 @@ pub enum SpecError {
     },
     #[error("bad tag name `{name}`: {why}")]
     BadName { name: String, why: &'static str },
+    #[error("bad address in tag spec `{spec}`: {why}")]
+    BadAddress { spec: String, why: String },
     #[error("duplicate tag `{0}`")]
     Duplicate(String),
+    #[error("bad structure name `{name}`: {why}")]
+    BadTypeName { name: String, why: &'static str },
+    #[error("type `{0}` is already defined (a structure, or a built-in type)")]
+    DuplicateType(String),
+    #[error("structure `{0}` has no members")]
+    EmptyStruct(String),
+    #[error("bad member `{member}` of structure `{udt}`: {why}")]
+    BadMember {
+        udt: String,
+        member: String,
+        why: &'static str,
+    },
+    #[error("duplicate member `{member}` in structure `{udt}`")]
+    DuplicateMember { udt: String, member: String },
+    #[error("unknown type `{ty}` for member `{member}` of structure `{udt}` (known: {known}; define a structure before using it)")]
+    UnknownMemberType {
+        udt: String,
+        member: String,
+        ty: String,
+        known: String,
+    },
+    #[error("structure `{udt}` cannot contain itself (member `{member}`)")]
+    RecursiveStruct { udt: String, member: String },
+    #[error("structure `{udt}` is too large: {why}")]
+    StructTooLarge { udt: String, why: String },
+    #[error("too many structures: no template instance id is left")]
+    TooManyStructs,
 }
 
 /// A tag definition: name (possibly `Program:X.Name`), element type, dimensions.
@@ -67,16 +115,25 @@ pub struct TagSpec {
 
 /// Largest number of elements a tag may have (keeps memory bounded).
 pub const MAX_ELEMENTS: u64 = 1 << 24;
+/// Largest tag, in bytes (`LINT[16777216]`).
+pub const MAX_TAG_BYTES: u64 = 1 << 27;
 
 impl TagSpec {
-    /// Parse `NAME=TYPE`, `NAME=TYPE[n]`, `NAME=TYPE[a,b]`, `NAME=TYPE[a,b,c]`.
+    /// Parse `NAME`, `NAME=TYPE`, `NAME=TYPE[n]`, `NAME=TYPE[a,b]`, `NAME=TYPE[a,b,c]`,
+    /// where TYPE is atomic or STRING, INT when not given (as in cpppo).
     pub fn parse(spec: &str) -> Result<Self, SpecError> {
-        let (name, ty) = spec
-            .split_once('=')
-            .ok_or_else(|| SpecError::MissingType(spec.to_owned()))?;
+        Self::parse_with(spec, &Udts::default())
+    }
+
+    /// As [`TagSpec::parse`], where TYPE may also name a structure in `types`.
+    pub fn parse_with(spec: &str, types: &Udts) -> Result<Self, SpecError> {
+        let (name, ty) = spec.split_once('=').unwrap_or((spec, "INT"));
         let name = name.trim();
         check_name(name)?;
-        let ty = ty.trim();
+        let ty = match ty.trim() {
+            "" => "INT",
+            t => t,
+        };
         let (base, dims) = match ty.split_once('[') {
             Some((b, rest)) => {
                 let inner = rest.strip_suffix(']').ok_or_else(|| SpecError::BadDims {
@@ -88,16 +145,29 @@ impl TagSpec {
             }
             None => (ty, Vec::new()),
         };
-        let elem = match base.to_ascii_uppercase().as_str() {
-            "STRING" => ElementType::LogixString,
-            other => DataType::from_name(other)
-                .filter(|t| t.size().is_some())
-                .map(ElementType::Atomic)
+        let elem = if base.trim().eq_ignore_ascii_case("SSTRING") {
+            ElementType::ShortString
+        } else {
+            types
+                .element_type(base.trim())
                 .ok_or_else(|| SpecError::UnknownType {
                     spec: spec.to_owned(),
                     ty: base.to_owned(),
-                })?,
+                    known: types.known().replacen("STRING", "STRING SSTRING", 1),
+                })?
         };
+        let elements: u64 = dims.iter().map(|&d| u64::from(d)).product();
+        if elements.saturating_mul(elem.size() as u64) > MAX_TAG_BYTES {
+            return Err(SpecError::BadDims {
+                spec: spec.to_owned(),
+                dims: dims
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                why: "more than 134,217,728 bytes of data",
+            });
+        }
         Ok(Self {
             name: name.to_owned(),
             elem,
@@ -148,7 +218,7 @@ fn check_name(name: &str) -> Result<(), SpecError> {
     check_ident(base).map_err(bad)
 }
 
-fn check_ident(s: &str) -> Result<(), &'static str> {
+pub(crate) fn check_ident(s: &str) -> Result<(), &'static str> {
     let mut chars = s.chars();
     match chars.next() {
         None => return Err("empty name"),

@@ -2,7 +2,7 @@
 //! and rseip reach them.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use enip_device::{Controller, UNCONNECTED_REPLY_LIMIT};
+use enip_device::{Controller, RoutePolicy, UNCONNECTED_REPLY_LIMIT};
 use enip_proto::mr::service as svc;
 use enip_proto::path::Segment;
 use enip_proto::services::{
@@ -53,6 +53,52 @@ fn identity_through_unconnected_send_and_bare() {
         Segment::instance(1),
     ]);
     assert_eq!(c.execute(&ucs(&gaa, &whole), 504), bare);
+}
+
+#[test]
+fn route_path_policy_as_cpppo_route_path_and_simple() {
+    let gaa = obj(svc::GET_ATTRIBUTES_ALL, 1, 1, None, &[]);
+    let route = |port, slot| Path(vec![Segment::port(port, slot)]);
+    let status = |c: &mut Controller, r: &Path<'_>| {
+        let reply = c.execute(&ucs(&gaa, r), UNCONNECTED_REPLY_LIMIT);
+        let r = Reply::decode(&reply).unwrap();
+        (r.status, r.extended.clone())
+    };
+    let ok = (GeneralStatus::SUCCESS, vec![]);
+    let port = (GeneralStatus::CONNECTION_FAILURE, vec![0x0311]);
+    let link = (GeneralStatus::CONNECTION_FAILURE, vec![0x0312]);
+
+    // `--route-path 1/0`: that route, or none.
+    let mut c = Controller::new();
+    c.route = RoutePolicy::parse("1/0").unwrap();
+    assert_eq!(status(&mut c, &route(1, 0)), ok);
+    assert_eq!(status(&mut c, &Path::default()), ok);
+    assert_eq!(status(&mut c, &route(1, 3)), link);
+    assert_eq!(status(&mut c, &route(2, 0)), port);
+    // The JSON form cpppo prints in its --help means the same.
+    assert_eq!(
+        RoutePolicy::parse(r#"[{"port": 1, "link": 0}]"#),
+        RoutePolicy::parse("1/0")
+    );
+    // `-S` / `--route-path false`: a simple device takes only an empty route.
+    c.route = RoutePolicy::parse("false").unwrap();
+    assert_eq!(status(&mut c, &Path::default()), ok);
+    assert_eq!(status(&mut c, &route(1, 0)), port);
+    // The default takes anything.
+    c.route = RoutePolicy::default();
+    assert_eq!(status(&mut c, &route(7, 9)), ok);
+
+    for (text, msg) in [
+        ("1/", "bad route path `1/`: bad link address ``"),
+        ("1", "bad route path `1`: expected `/link` after the port"),
+        ("x/0", "bad route path `x/0`: bad port number `x`"),
+        (
+            r#"[{"port": 1}]"#,
+            r#"bad route path `[{"port": 1}]`: expected [{"port": N, "link": N}, ...]"#,
+        ),
+    ] {
+        assert_eq!(RoutePolicy::parse(text).unwrap_err(), msg, "{text}");
+    }
 }
 
 #[test]

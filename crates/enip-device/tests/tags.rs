@@ -2,7 +2,7 @@
 //! statuses.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use enip_device::{Controller, SpecError, TagSpec, UNCONNECTED_REPLY_LIMIT};
+use enip_device::{Controller, ElementType, SpecError, TagSpec, UNCONNECTED_REPLY_LIMIT};
 use enip_proto::mr::service as svc;
 use enip_proto::services::{
     Body as _, Multiple, ReadModifyWrite, ReadTag, ReadTagFragmented, ReplyBody, ReplyContext,
@@ -80,8 +80,17 @@ fn specs_parse_as_cpppo_writes_them() {
         TagSpec::parse("Program:Main.Step=DINT").unwrap().name,
         "Program:Main.Step"
     );
+    // cpppo's default type is INT, one element.
+    let s = TagSpec::parse("SCADA").unwrap();
+    assert_eq!(
+        (s.elem, s.dims.len()),
+        (ElementType::Atomic(DataType::Int), 0)
+    );
+    assert_eq!(
+        TagSpec::parse("S=").unwrap().elem,
+        ElementType::Atomic(DataType::Int)
+    );
     let errors = [
-        ("SCADA", "missing `=TYPE` in tag spec `SCADA` (expected NAME=TYPE[dims], e.g. SCADA=INT[1000])"),
         ("X=FOO", "unknown type `FOO` in tag spec `X=FOO` (known: BOOL SINT INT DINT LINT USINT UINT UDINT ULINT REAL LREAL STRING SSTRING)"),
         ("X=INT[0]", "bad dimensions `0` in tag spec `X=INT[0]`: a dimension of 0"),
         ("X=INT[1,2,3,4]", "bad dimensions `1,2,3,4` in tag spec `X=INT[1,2,3,4]`: 1 to 3 dimensions"),
@@ -323,6 +332,27 @@ fn program_scoped_and_string_tags() {
         &c.execute(&request(svc::READ_TAG, "Recipe", &[1, 0]), 500)[8..13],
         &[5, 0, 0, 0, b'h']
     );
+    // The same through Write Tag Fragmented: a fragment holding a bad LEN is refused.
+    let mut c = ctrl(&["Names=STRING[2]"]);
+    let frag = |offset: u32, data: &[u8]| {
+        let body = WriteTagFragmented {
+            type_tag: TypeTag::Struct(0x0FCE),
+            elements: 2,
+            offset,
+            data,
+        }
+        .to_vec()
+        .unwrap();
+        request(svc::WRITE_TAG_FRAGMENTED, "Names", &body)
+    };
+    let mut two = Vec::new();
+    LogixString(b"ok".to_vec()).encode(&mut two).unwrap();
+    LogixString(b"no".to_vec()).encode(&mut two).unwrap();
+    two[88] = 99;
+    assert_eq!(status(&c.execute(&frag(0, &two[..88]), 500)).0, 0);
+    assert_eq!(status(&c.execute(&frag(88, &two[88..]), 500)).0, 0x03);
+    two[88] = 2;
+    assert_eq!(status(&c.execute(&frag(88, &two[88..]), 500)).0, 0);
 }
 
 #[test]

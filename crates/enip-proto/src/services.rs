@@ -397,12 +397,15 @@ impl<'a> AttributeList<'a> {
 }
 
 /// Sizes of Template object (0x6C) attributes: 1 handle UINT, 2 member count UINT,
-/// 3 UDINT (pylogix reads it as a UINT: it asks for it but never uses it), 4 definition
-/// size UDINT (32-bit words), 5 structure size UDINT.
+/// 3 UINT, 4 definition size UDINT (32-bit words), 5 structure size UDINT.
+///
+/// Attribute 3 is a UINT because pylogix, which asks for `[4, 3, 2, 1]`, reads the member
+/// count at the fixed offset that a 2-byte attribute 3 puts it at; with 4 bytes it reads
+/// a status word and sees no members.
 pub fn template_attribute_size(id: u16) -> Option<usize> {
     match id {
-        1 | 2 => Some(2),
-        3..=5 => Some(4),
+        1..=3 => Some(2),
+        4 | 5 => Some(4),
         _ => None,
     }
 }
@@ -588,6 +591,15 @@ impl<'a> Body<'a> for ReadTemplate {
         out.put_u16(self.bytes);
         Ok(())
     }
+}
+
+/// Flags of a template member's type word.
+pub mod template_type {
+    /// The member is an array; its info word is the element count.
+    pub const ARRAY: u16 = 0x2000;
+    /// The member is a structure whose template instance id is in the low 12 bits.
+    pub const STRUCT: u16 = 0x8000;
+    pub const TEMPLATE_MASK: u16 = 0x0FFF;
 }
 
 /// One member entry of a template definition.

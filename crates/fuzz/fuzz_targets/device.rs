@@ -2,13 +2,28 @@
 //! never larger than its limit allows, and a sequence of requests never panics it.
 #![no_main]
 
-use enip_device::Controller;
+use enip_device::{Controller, UdtDef};
 use enip_proto::Reply;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let mut c = Controller::new();
+    c.define_udt(&UdtDef::new("Point", &[("X", "REAL"), ("Y", "LINT")]))
+        .expect("valid structure");
+    c.define_udt(&UdtDef::new(
+        "Motor",
+        &[
+            ("Speed", "REAL"),
+            ("Running", "BOOL"),
+            ("Name", "STRING"),
+            ("Hist", "DINT[10]"),
+            ("Pos", "Point[2]"),
+        ],
+    ))
+    .expect("valid structure");
     for spec in [
+        "Motors=Motor[3]",
+        "Program:Main.Cell=Motor",
         "SCADA=DINT[100]",
         "Grid=REAL[4,5]",
         "Cube=INT[2,3,4]",
