@@ -1,9 +1,31 @@
 //! `enip-server`: the I/O around [`enip_device::Controller`]. TCP sessions on port 44818
 //! (RegisterSession, SendRRData, SendUnitData, List*), and UDP discovery.
 //!
-//! The encapsulation rules live in [`Session::handle`], a plain function of the frame
-//! and the controller, so they are tested without sockets; [`serve_tcp`] and
-//! [`serve_udp`] only move bytes.
+//! Codemap:
+//! - [`Session::handle`] (this file): the encapsulation rules, a plain function of the
+//!   frame and the controller, tested without sockets;
+//! - [`runtime`]: [`Server`], the accept loop and connection tasks (limits, idle timeout,
+//!   response delay, never-reading clients), UDP, and the `disable`/`done` controls;
+//! - [`web`]: the `-w` listener: cpppo's `/api`, `/metrics` and a dashboard (`api`,
+//!   `html` and `glob` are its private parts);
+//! - [`metrics`]: the Prometheus registry;
+//! - [`config`]: `--config FILE.yaml`, parsed then applied whole or not at all;
+//! - [`history`]: `--history` (cpppo's line format, rotation, gzip) and `--replay`;
+//! - [`hooks`]: ready-made custom tags ([`hooks::HttpJson`]).
+//!
+//! The binary's own modules: `cli` (cpppo's flags, then checked settings) and `logfile`
+//! (`--log`, reopened on SIGHUP).
+//!
+//! [`serve_tcp`] and [`serve_udp`] remain as one-call wrappers with default options.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -12,9 +34,22 @@ use std::sync::{Arc, Mutex};
 use enip_device::{Controller, UNCONNECTED_REPLY_LIMIT};
 use enip_proto::cpf::{IdentityItem, Item, ServiceItem, SockAddr};
 use enip_proto::encap::{RegisterSession, SendData};
-use enip_proto::{Body, Command, Cpf, EncapStatus, Encapsulation, FrameDecoder, Header};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use enip_proto::{Body, Command, Cpf, EncapStatus, Encapsulation, Header};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+mod api;
+pub mod config;
+pub mod generate;
+mod glob;
+pub mod history;
+pub mod hooks;
+mod html;
+pub mod metrics;
+pub mod runtime;
+pub mod web;
+
+pub use metrics::Metrics;
+pub use runtime::{ConnectionInfo, Delay, Options, Server};
 
 /// Largest encapsulation body accepted (a Large Forward Open connection carries 4002 bytes
 /// of CIP plus framing).
@@ -28,7 +63,7 @@ static NEXT_SESSION: AtomicU32 = AtomicU32::new(0x0001_0001);
 
 /// The controller, even after a panic elsewhere poisoned the lock: the device itself
 /// never panics on input (it is fuzzed for that), so its state is whole; keep serving.
-fn lock(ctrl: &Shared) -> std::sync::MutexGuard<'_, Controller> {
+pub fn lock(ctrl: &Shared) -> std::sync::MutexGuard<'_, Controller> {
     ctrl.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -46,6 +81,16 @@ pub struct Session {
     handle: Option<u32>,
     /// Connections opened through this session, closed with it.
     connections: Vec<u32>,
+    /// Hand the controller the wall-clock time before each request (the device has no
+    /// clock). Off, the time stays whatever the caller set, as tests want.
+    pub clock: bool,
+}
+
+/// Now, in µs since 1970 UTC.
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 impl Session {
@@ -57,6 +102,24 @@ impl Session {
         ctrl: &Shared,
         local: SocketAddr,
         out: &mut Vec<u8>,
+    ) -> Next {
+        self.handle_observed(frame, ctrl, local, out, &mut |_, _| {})
+    }
+
+    /// The registered session handle, if RegisterSession succeeded.
+    pub fn registered(&self) -> Option<u32> {
+        self.handle
+    }
+
+    /// As [`Session::handle`], calling `observe(request, reply)` with the Message Router
+    /// bytes of every CIP exchange, after the controller lock is released (metrics).
+    pub fn handle_observed(
+        &mut self,
+        frame: &Encapsulation<'_>,
+        ctrl: &Shared,
+        local: SocketAddr,
+        out: &mut Vec<u8>,
+        observe: &mut dyn FnMut(&[u8], &[u8]),
     ) -> Next {
         let h = frame.header;
         let reply =
@@ -126,6 +189,9 @@ impl Session {
                     return Next::Continue;
                 };
                 let mut c = lock(ctrl);
+                if self.clock {
+                    c.now_us = now_us();
+                }
                 match m.connected {
                     None => {
                         let before = c.connections.len();
@@ -137,6 +203,7 @@ impl Session {
                             }
                         }
                         drop(c);
+                        observe(m.data, &r);
                         let timeout = frame.send_data().map_or(0, |sd| sd.timeout);
                         reply(
                             self.handle,
@@ -150,12 +217,18 @@ impl Session {
                         );
                     }
                     Some(conn) => {
+                        // Only this session's connections: another client's connection
+                        // id is as unknown here as a made-up one.
+                        if !self.connections.contains(&conn.connection_id) {
+                            return Next::Continue;
+                        }
                         let Some((to_id, r)) = c.execute_connected(conn.connection_id, m.data)
                         else {
                             // Unknown connection: dropped, as OpENer does.
                             return Next::Continue;
                         };
                         drop(c);
+                        observe(m.data, &r);
                         reply(
                             self.handle,
                             EncapStatus::Success,
@@ -204,8 +277,8 @@ pub fn list_reply(h: &Header, ctrl: &Shared, local: SocketAddr, out: &mut Vec<u8
     let c = lock(ctrl);
     let id = &c.identity;
     let addr = match local.ip() {
-        IpAddr::V4(a) => a.octets(),
-        IpAddr::V6(_) => c.network.address,
+        IpAddr::V4(a) if !a.is_unspecified() => a.octets(),
+        _ => c.network.address,
     };
     let name = id.name_bytes();
     let items = match h.command {
@@ -231,84 +304,35 @@ pub fn list_reply(h: &Header, ctrl: &Shared, local: SocketAddr, out: &mut Vec<u8
     let _ = e.encode(out);
 }
 
-/// Serve one TCP connection until the peer closes, unregisters, or sends junk.
-pub async fn serve_connection(mut stream: TcpStream, ctrl: Shared) {
-    let local = match stream.local_addr() {
-        Ok(a) => a,
-        Err(_) => return,
-    };
-    let _ = stream.set_nodelay(true);
-    let mut dec = FrameDecoder::new(MAX_BODY);
-    let mut session = Session::default();
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut out = Vec::with_capacity(4096);
-    'conn: loop {
-        let n = match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        dec.feed(buf.get(..n).unwrap_or_default());
-        out.clear();
-        loop {
-            match dec.next_frame() {
-                Ok(Some(frame)) => {
-                    if session.handle(&frame, &ctrl, local, &mut out) == Next::Close {
-                        let _ = stream.write_all(&out).await;
-                        break 'conn;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::debug!(%e, "closing connection on a malformed frame");
-                    let _ = stream.write_all(&out).await;
-                    break 'conn;
-                }
-            }
-        }
-        if !out.is_empty() && stream.write_all(&out).await.is_err() {
-            break;
-        }
+/// Serve one TCP connection until the peer closes, unregisters, or sends junk, with
+/// [`Options::default`] (a server of its own; prefer [`Server::serve_stream`]).
+pub async fn serve_connection(stream: TcpStream, ctrl: Shared) {
+    match Server::new(ctrl, Options::default()) {
+        Ok(s) => s.serve_stream(stream).await,
+        Err(e) => tracing::error!(%e, "cannot set up the server"),
     }
-    session.end(&ctrl);
 }
 
-/// Accept TCP connections forever.
+/// Accept TCP connections forever with [`Options::default`] (see [`Server::run`]).
 pub async fn serve_tcp(listener: TcpListener, ctrl: Shared) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(serve_connection(stream, ctrl.clone()));
-            }
-            Err(e) => {
-                tracing::warn!(%e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    match Server::new(ctrl, Options::default()) {
+        Ok(s) => {
+            if let Err(e) = s.run(listener, std::future::pending::<()>()).await {
+                tracing::error!(%e, "TCP server failed");
             }
         }
+        Err(e) => tracing::error!(%e, "cannot set up the server"),
     }
 }
 
-/// Answer List* requests over UDP; anything else gets status 0x0001.
+/// Answer List* requests over UDP forever (see [`Server::run_udp`]).
 pub async fn serve_udp(sock: UdpSocket, ctrl: Shared) {
-    let local = sock.local_addr().ok();
-    let mut buf = vec![0u8; 1500];
-    loop {
-        let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
-            continue;
-        };
-        let Ok(frame) = Encapsulation::decode(buf.get(..n).unwrap_or_default()) else {
-            continue;
-        };
-        let mut out = Vec::new();
-        let local = local.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 44818)));
-        if frame.header.command.allowed_on_udp() {
-            list_reply(&frame.header, &ctrl, local, &mut out);
-        } else {
-            let e = Encapsulation {
-                header: frame.header.reply(EncapStatus::InvalidCommand),
-                body: Body::Raw(&[]),
-            };
-            let _ = e.encode(&mut out);
+    match Server::new(ctrl, Options::default()) {
+        Ok(s) => {
+            if let Err(e) = s.run_udp(sock, std::future::pending::<()>()).await {
+                tracing::error!(%e, "UDP server failed");
+            }
         }
-        let _ = sock.send_to(&out, peer).await;
+        Err(e) => tracing::error!(%e, "cannot set up the server"),
     }
 }

@@ -1,91 +1,269 @@
-//! `enip-server`: a ControlLogix simulator.
+//! `enip-server`: a ControlLogix simulator with cpppo's `enip_server` command line.
 //!
 //! ```text
-//! enip-server [-a ADDR[:PORT]] SCADA=INT[1000] Counts=DINT[10] Program:Main.Step=DINT
+//! enip-server [-v] [-a IFACE:PORT] [-w IFACE:PORT] [-c plc.yaml] SCADA=INT[1000] ...
 //! ```
 
-use std::net::SocketAddr;
+mod cli;
+mod logfile;
+
+use std::io::Write as _;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use enip_device::Controller;
+use tracing_subscriber::EnvFilter;
 
-/// A ControlLogix simulator that every common EtherNet/IP client can use.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    /// Address to serve TCP and UDP on: `[iface][:port]` (default 0.0.0.0:44818).
-    #[arg(short = 'a', long = "address", default_value = "0.0.0.0:44818")]
-    address: String,
-    /// Tags to serve: NAME=TYPE[dims], e.g. SCADA=INT[1000], Grid=REAL[4,5],
-    /// Program:Main.Step=DINT, Recipe=STRING.
-    #[arg(required = true)]
-    tags: Vec<String>,
-}
+use enip_server::history::HistoryWriter;
 
-fn parse_address(a: &str) -> Result<SocketAddr> {
-    let a = if a.starts_with(':') {
-        format!("0.0.0.0{a}")
-    } else {
-        a.to_owned()
-    };
-    let a = if a.contains(':') {
-        a
-    } else {
-        format!("{a}:44818")
-    };
-    a.parse()
-        .with_context(|| format!("bad --address `{a}` (expected HOST[:PORT])"))
-}
+use crate::cli::{Args, Settings};
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let addr = parse_address(&args.address)?;
-    let mut ctrl = Controller::new();
-    for t in &args.tags {
-        ctrl.add_tag(t)?;
+    let settings = match Settings::from_args(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("enip-server: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    // Two workers unless TOKIO_WORKER_THREADS says otherwise: a simulator among hundreds
+    // on a host should not start a thread per CPU (each costs memory and wakeups).
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        builder.worker_threads(2);
     }
-    if let std::net::IpAddr::V4(v4) = addr.ip() {
-        if !v4.is_unspecified() {
-            ctrl.network.address = v4.octets();
+    let rt = match builder.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("enip-server: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(settings)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("enip-server: {e:#}");
+            std::process::ExitCode::FAILURE
         }
     }
-    let ctrl = Arc::new(Mutex::new(ctrl));
-    let tcp = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on TCP {addr}"))?;
-    let udp = tokio::net::UdpSocket::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on UDP {addr}"))?;
-    let _ = udp.set_broadcast(true);
-    eprintln!(
-        "enip-server: serving {} tag(s) on {addr} (TCP and UDP)",
-        args.tags.len()
-    );
-    // The device has no clock; hand it the time.
-    let clock = ctrl.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
-        loop {
-            tick.tick().await;
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as u64);
-            if let Ok(mut c) = clock.lock() {
-                c.now_us = now;
-            }
+}
+
+fn init_logging(s: &Settings) -> Result<()> {
+    let level = match s.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match &s.log {
+        Some(path) => {
+            let file = logfile::LogFile::open(path)
+                .with_context(|| format!("cannot open --log {}", path.display()))?;
+            logfile::reopen_on_sighup(file.clone());
+            builder.with_ansi(false).with_writer(file).init();
         }
-    });
-    tokio::spawn(enip_server::serve_udp(udp, ctrl.clone()));
-    tokio::select! {
-        () = enip_server::serve_tcp(tcp, ctrl) => {}
-        _ = tokio::signal::ctrl_c() => eprintln!("enip-server: stopping"),
+        None => builder.with_writer(std::io::stderr).init(),
     }
     Ok(())
+}
+
+async fn run(s: Settings) -> Result<()> {
+    init_logging(&s)?;
+    let addr = s.address;
+    let mut controller = s.controller;
+    controller.now_us = enip_server::now_us();
+    let ctrl = Arc::new(Mutex::new(controller));
+    // Recording starts before the first client can connect.
+    let history = match &s.history {
+        Some((path, rotation)) => Some(
+            HistoryWriter::open(path, *rotation, enip_server::now_us())
+                .with_context(|| format!("cannot open --history {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let observer = Observer {
+        print: s.print,
+        print_reads: s.print && s.verbose > 0,
+        history,
+        draining: Mutex::new(()),
+    };
+    if observer.print || observer.history.is_some() {
+        let mut c = enip_server::lock(&ctrl);
+        c.record_accesses(true);
+    }
+    if let Some((records, speed, looped)) = s.replay {
+        tokio::spawn(enip_server::history::replay(
+            ctrl.clone(),
+            records,
+            speed,
+            looped,
+        ));
+    }
+    if !s.generators.is_empty() {
+        tokio::spawn(enip_server::generate::run(ctrl.clone(), s.generators));
+    }
+    let options = enip_server::Options {
+        delay: s.delay,
+        idle_timeout: s.idle_timeout,
+        max_connections: s.max_connections,
+        size: s.size,
+        clock: true,
+        ..enip_server::Options::default()
+    };
+    let server = enip_server::Server::new(ctrl.clone(), options)?;
+    let tcp = match s.tcp {
+        true => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on TCP {addr}"))?,
+        ),
+        false => None,
+    };
+    if s.udp {
+        let udp = tokio::net::UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on UDP {addr}"))?;
+        let _ = udp.set_broadcast(true);
+        let server = server.clone();
+        tokio::spawn(async move { server.run_udp(udp, std::future::pending::<()>()).await });
+    }
+    let web = match s.web {
+        Some(w) => {
+            let l = tokio::net::TcpListener::bind(w)
+                .await
+                .with_context(|| format!("cannot listen on {w} for the web API"))?;
+            eprintln!("enip-server: web API and dashboard on http://{w}/api, metrics on http://{w}/metrics");
+            let (srv, done) = (server.clone(), server.clone());
+            Some(tokio::spawn(async move {
+                enip_server::web::serve(l, srv, async move { done.done().await }).await
+            }))
+        }
+        None => None,
+    };
+    let transports = match (s.tcp, s.udp) {
+        (true, true) => "TCP and UDP",
+        (true, false) => "TCP",
+        _ => "UDP",
+    };
+    tracing::info!(%addr, tags = s.tag_count, "serving");
+    eprintln!(
+        "enip-server: serving {} tag(s) on {addr} ({transports})",
+        s.tag_count
+    );
+    if s.address_output {
+        println!("enip-server running on ({}, {})", addr.ip(), addr.port());
+    }
+    let observer = Arc::new(observer);
+    // Only a journal needs a ticker: an idle simulator then makes no wakeups at all,
+    // which matters when a host runs hundreds (each request brings its own time).
+    let observing = observer.print || observer.history.is_some();
+    let ticker = tokio::spawn(tick(ctrl.clone(), observer.clone(), observing));
+    // Until ^C, SIGTERM or the web API's `done`.
+    let stop = {
+        let server = server.clone();
+        async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                () = server.done() => {}
+            }
+        }
+    };
+    match tcp {
+        Some(tcp) => server.run(tcp, stop).await?,
+        None => stop.await,
+    }
+    eprintln!("enip-server: stopping");
+    server.set_done();
+    if let Some(w) = web {
+        // Let the web API answer its `done` request.
+        let _ = tokio::time::timeout(Duration::from_secs(2), w).await;
+    }
+    ticker.abort();
+    let _ = ticker.await;
+    // From here no request runs (the lock is never released), so every reply a client
+    // got has its record; the process exits holding it. Turn first, then the
+    // controller: the order drain() takes them in.
+    let _one = observer.turn();
+    let mut c = enip_server::lock(&ctrl);
+    observer.output(&enip_server::history::drain(&mut c));
+    if let Some(h) = &observer.history {
+        h.flush();
+    }
+    std::process::exit(0)
+}
+
+/// Where tag accesses go: `--print` lines and the `--history` file.
+struct Observer {
+    print: bool,
+    print_reads: bool,
+    history: Option<HistoryWriter>,
+    /// One drain at a time, so records leave in the order they were journalled and the
+    /// final drain at shutdown waits for one in flight.
+    draining: Mutex<()>,
+}
+
+impl Observer {
+    fn drain(&self, ctrl: &enip_server::Shared) {
+        if self.print || self.history.is_some() {
+            let _one = self.turn();
+            let records = enip_server::history::drain(&mut enip_server::lock(ctrl));
+            self.output(&records);
+        }
+    }
+
+    fn turn(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.draining
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn output(&self, records: &[enip_server::history::Record]) {
+        if records.is_empty() {
+            return;
+        }
+        if self.print {
+            let mut out = std::io::stdout().lock();
+            for r in records.iter().filter(|r| r.write || self.print_reads) {
+                let _ = writeln!(out, "{}", r.to_print_line());
+            }
+            let _ = out.flush();
+        }
+        if let Some(h) = &self.history {
+            h.write(records);
+        }
+    }
+}
+
+/// Every 10 ms: pass on the journal to --print and --history.
+async fn tick(ctrl: enip_server::Shared, observer: Arc<Observer>, observing: bool) {
+    if !observing {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    loop {
+        tick.tick().await;
+        let (c, o) = (ctrl.clone(), observer.clone());
+        // Printing and a full history queue may block: not on the runtime's threads.
+        let _ = tokio::task::spawn_blocking(move || o.drain(&c)).await;
+    }
+}
+
+/// Ctrl-C or SIGTERM (docker stop).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -184,3 +184,37 @@ async fn junk_closes_only_its_own_connection() {
     let reply = good.rr(&r).await;
     assert_eq!(Reply::decode(&reply).unwrap().status.0, 0);
 }
+
+/// Bound to every interface (as `-a 0.0.0.0`), ListIdentity over UDP still reports a
+/// reachable address — the one this host answers from — never 0.0.0.0.
+#[tokio::test]
+async fn udp_on_every_interface_reports_a_reachable_address() {
+    let mut c = Controller::new();
+    c.add_tag("SCADA=DINT").unwrap();
+    // Not what the answer should say: the address the client can reach is.
+    c.network.address = [10, 9, 8, 7];
+    let udp = UdpSocket::bind("0.0.0.0:0").await.unwrap();
+    let port = udp.local_addr().unwrap().port();
+    tokio::spawn(enip_server::serve_udp(udp, Arc::new(Mutex::new(c))));
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let req = Encapsulation {
+        header: Header::new(Command::ListIdentity, 0, [1; 8]),
+        body: Body::Raw(&[]),
+    }
+    .to_vec()
+    .unwrap();
+    u.send_to(&req, ("127.0.0.1", port)).await.unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = tokio::time::timeout(std::time::Duration::from_secs(3), u.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let e = Encapsulation::decode(&buf[..n]).unwrap();
+    let Body::List(Some(cpf)) = e.body else {
+        panic!("{e:?}")
+    };
+    let Some(enip_proto::Item::Identity(id)) = cpf.items.first() else {
+        panic!("{cpf:?}")
+    };
+    assert_eq!((id.socket.addr, id.socket.port), ([127, 0, 0, 1], port));
+}
