@@ -1,0 +1,192 @@
+//! The binary's own features: operation errors that point at a character, `--thruput`,
+//! `--json`, `--list-tags`, standard input, `-r`, UDP discovery.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+mod support;
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{ours, serve, stderr, stdout};
+
+#[test]
+fn bad_operations_point_at_the_character_and_nothing_is_sent() {
+    // Nothing listens at this address: a connection attempt would fail differently.
+    let cases: &[(&str, &str)] = &[
+        ("SCADA[0-1", "SCADA[0-1\n         ^ expected `]`"),
+        (
+            "SCADA[1]=(FLOAT)1",
+            "SCADA[1]=(FLOAT)1\n          ^ unknown type `FLOAT`",
+        ),
+        (
+            "SCADA[0-1]=1",
+            "SCADA[0-1]=1\n           ^ 1 value(s) for 2 element(s)",
+        ),
+        ("Tag.5=1", "Tag.5=1\n    ^ a bit number"),
+    ];
+    for (op, want) in cases {
+        let t = Instant::now();
+        let out = ours(&["-a", "127.0.53.99", "-t", "10", "SCADA", op]);
+        assert_eq!(out.status.code(), Some(1), "{op}");
+        let err = stderr(&out);
+        assert!(err.contains(want), "{op}: {err}");
+        assert!(stdout(&out).is_empty());
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn thruput_ends_with_cpppos_line_and_latencies() {
+    let addr = serve([127, 0, 53, 1]).ip().to_string();
+    // 100 reads of 11 DINTs and 100 writes: one request each, or packed ~17 to a
+    // 504-byte packet.
+    for (flags, requests) in [(&["-d", "20"][..], "200"), (&["-d", "20", "-m"], " 13")] {
+        let mut args = vec!["-a", addr.as_str(), "-r", "100", "--thruput"];
+        args.extend_from_slice(flags);
+        args.extend(["SCADA[0-10]", "SCADA[1]=(DINT)1"]);
+        let out = ours(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        let prefix = format!("200 operations using {requests} requests in ");
+        assert!(lines[0].starts_with(&prefix), "{text}");
+        assert!(lines[0].contains("s at pipeline depth 20; "), "{text}");
+        assert!(lines[0].ends_with(" TPS"), "{text}");
+        assert!(
+            lines[1].starts_with("latency p50 ") && lines[1].ends_with(" ms"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn json_lines_carry_values_types_and_statuses() {
+    let addr = serve([127, 0, 53, 2]).ip().to_string();
+    let out = ours(&[
+        "-a",
+        &addr,
+        "--json",
+        "Speed[0-1]=(REAL)1.5,2",
+        "Speed[0-1]",
+        "Recipe=(STRING)\"flour, water\"",
+        "Recipe",
+        "Motors[1]",
+        "Nope",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6);
+    assert_eq!(lines[0]["action"], "write");
+    assert_eq!(lines[1]["values"], serde_json::json!([1.5, 2.0]));
+    assert_eq!(lines[1]["type"], "REAL");
+    assert_eq!(lines[2]["ok"], true, "{}", lines[2]);
+    assert_eq!(lines[3]["values"], serde_json::json!(["flour, water"]));
+    assert_eq!(
+        lines[4]["values"][0]["Pos"],
+        serde_json::json!({"X": 0.0, "Y": 0.0})
+    );
+    assert_eq!(lines[4]["values"][0]["Hist"].as_array().unwrap().len(), 10);
+    assert_eq!(lines[5]["ok"], false);
+    assert_eq!(lines[5]["cip_status"], 4);
+    assert_eq!(lines[5]["status"], "Status 4 [0]");
+    assert_eq!(
+        lines[5]["error"],
+        "Read Tag Nope: CIP status 0x04 (path segment error) [0x0000]"
+    );
+}
+
+#[test]
+fn list_tags_shows_types_and_structure_layouts() {
+    let addr = serve([127, 0, 53, 3]).ip().to_string();
+    let out = ours(&["-a", &addr, "-c", "--list-tags"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for want in [
+        "SCADA                 DINT[1000]",
+        "Bits                  BOOL[64]",
+        "Grid                  REAL[4,5]",
+        "Motors                Motor[4]",
+        "Program:Main.Step     DINT",
+        "Motor (template ",
+        "  Running       BOOL (bit 0)     offset 4",
+        "  Pos           Point            offset 136",
+    ] {
+        assert!(text.contains(want), "missing `{want}` in:\n{text}");
+    }
+    let out = ours(&["-a", &addr, "--list-tags", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(j["programs"], serde_json::json!(["Program:Main"]));
+    assert!(j["structures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["name"] == "Point"));
+}
+
+#[test]
+fn operations_from_standard_input_and_repeat() {
+    let addr = serve([127, 0, 53, 4]).ip().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_enip-client"))
+        .args([
+            "-a",
+            &addr,
+            "-p",
+            "-r",
+            "2",
+            "SCADA[0]=(DINT)5",
+            "-",
+            "Small[0]",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SCADA[0]\n\n# a comment\nSCADA[0-1]\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let once = [
+        "            SCADA[0][  0-0  ]+  0 <= [5]: 'OK'",
+        "            SCADA[0][  0-0  ]+  0 == [5]: 'OK'",
+        "            SCADA[0][  0-1  ]+  0 == [5, 0]: 'OK'",
+        "            Small[0][  0-0  ]+  0 == [0]: 'OK'",
+    ];
+    let want: Vec<&str> = once.iter().chain(once.iter()).copied().collect();
+    assert_eq!(stdout(&out).lines().collect::<Vec<_>>(), want);
+}
+
+#[test]
+fn udp_discovery_unicast_and_broadcast_with_a_time_limit() {
+    let addr = serve([127, 0, 53, 5]).ip().to_string();
+    let out = ours(&["-a", &addr, "-u", "-i", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(j["items"][0]["product_name"], "1756-L81E/B LOGIX5581E");
+    assert_eq!(j["peer"], format!("{addr}:44818"));
+    let t = Instant::now();
+    let out = ours(&["-a", &addr, "-u", "-b", "-i", "-t", "0.5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(t.elapsed() >= Duration::from_millis(500));
+    assert!(stdout(&out).starts_with(&format!("List Identity  0 from ('{addr}', 44818): {{")));
+    // Nobody answers: exit 1 after the time limit.
+    let out = ours(&["-a", "127.0.53.98", "-u", "-b", "-i", "-t", "0.3"]);
+    assert_eq!(out.status.code(), Some(1));
+    // Tag operations need a session.
+    let out = ours(&["-a", &addr, "-u", "SCADA"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("need a TCP session"),
+        "{}",
+        stderr(&out)
+    );
+}
