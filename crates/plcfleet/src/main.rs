@@ -1,0 +1,690 @@
+//! `plcfleet`: YAML fleet manifests in, hundreds of single-IP ControlLogix simulators out.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+use plcfleet::api::{self, FleetStatus, SimulatorStatus};
+use plcfleet::apply::{self, ApplyOptions};
+use plcfleet::backend::{Backend as _, BackendError};
+use plcfleet::docker::DockerBackend;
+use plcfleet::k8s::{self, SimulatorFleet};
+use plcfleet::local::LocalBackend;
+use plcfleet::manifest::{self, BackendKind, Fleet};
+
+/// Declarative fleets of ControlLogix simulators: each its own IP, port 44818.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about,
+    after_help = "\
+Examples:
+  plcfleet up deploy/examples/quickstart.yaml      # 100 simulators in this process
+  plcfleet validate deploy/examples/plant-a.yaml
+  plcfleet plan deploy/examples/plant-a.yaml       # exit 0: no change, 2: changes
+  plcfleet schema > fleet.schema.json
+  plcfleet crd > deploy/crd/simulatorfleets.yaml"
+)]
+struct Cli {
+    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Check a manifest; print every problem with file:line:column and a hint.
+    Validate { file: PathBuf },
+    /// Show what apply would create, update and delete (exit 0: nothing, 2: changes).
+    Plan { file: PathBuf },
+    /// Converge the backend on the manifest, then wait until every simulator answers.
+    Apply {
+        file: PathBuf,
+        #[command(flatten)]
+        opts: ApplyArgs,
+    },
+    /// Show a fleet's simulators: name, address, state, health.
+    Status {
+        file: PathBuf,
+        /// table, json or yaml.
+        #[arg(short, long, default_value = "table")]
+        output: String,
+    },
+    /// Remove everything the fleet owns, and nothing else.
+    Delete { file: PathBuf },
+    /// Run a local fleet in the foreground, with the controller API, dashboard and
+    /// /metrics, until Ctrl-C.
+    Up {
+        file: PathBuf,
+        #[command(flatten)]
+        opts: ApplyArgs,
+        /// The controller API, dashboard and /metrics.
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        listen: String,
+        /// Keep a Prometheus file_sd targets file up to date.
+        #[arg(long, value_name = "FILE")]
+        targets: Option<PathBuf>,
+    },
+    /// Reconcile every manifest in DIR as files are added, changed and removed; repair
+    /// drift; serve the controller API, dashboard and /metrics.
+    Controller {
+        /// The directory of fleet manifests (*.yaml, *.yml).
+        #[arg(long, value_name = "DIR", required_unless_present = "kubernetes")]
+        manifests: Option<PathBuf>,
+        /// Reconcile SimulatorFleet resources in the cluster (in-cluster config or
+        /// KUBECONFIG) instead of a directory; --parallel bounds fleets at once.
+        #[arg(long, conflicts_with_all = ["manifests", "targets"])]
+        kubernetes: bool,
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        listen: String,
+        /// Keep a Prometheus file_sd targets file up to date.
+        #[arg(long, value_name = "FILE")]
+        targets: Option<PathBuf>,
+        /// Seconds between reconciles (drift is repaired within one).
+        #[arg(long, default_value = "5", value_name = "SECS")]
+        resync: f64,
+        /// Backend calls in flight at once.
+        #[arg(long, default_value = "64")]
+        parallel: usize,
+    },
+    /// Print the manifest's JSON Schema.
+    Schema,
+    /// Print the SimulatorFleet CustomResourceDefinition (Kubernetes) as YAML.
+    Crd,
+    /// Print the Prometheus file_sd targets of a manifest's simulators.
+    Targets { file: PathBuf },
+}
+
+#[derive(Debug, clap::Args)]
+struct ApplyArgs {
+    /// Backend calls in flight at once.
+    #[arg(long, default_value = "64")]
+    parallel: usize,
+    /// Wait until every simulator answers as itself (the default).
+    #[arg(long, overrides_with = "no_wait")]
+    wait: bool,
+    /// Do not wait for the simulators to answer.
+    #[arg(long)]
+    no_wait: bool,
+    /// How long to wait for every simulator to answer.
+    #[arg(long, default_value = "120", value_name = "SECS")]
+    timeout: u64,
+}
+
+impl ApplyArgs {
+    fn options(&self) -> ApplyOptions {
+        ApplyOptions {
+            parallel: self.parallel.max(1),
+            wait: !self.no_wait,
+            timeout: Duration::from_secs(self.timeout),
+            progress: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("plcfleet: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("plcfleet: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(file: &std::path::Path) -> Result<Fleet> {
+    manifest::load(file).map_err(|e| anyhow!("{e}"))
+}
+
+async fn run(cmd: Cmd) -> Result<ExitCode> {
+    match cmd {
+        Cmd::Validate { file } => {
+            let f = load(&file)?;
+            println!(
+                "{}: fleet `{}` is valid: {} simulator(s) on {} ({} backend)",
+                file.display(),
+                f.name,
+                f.simulators.len(),
+                f.network.subnet,
+                f.backend
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Crd => {
+            print!("{}", plcfleet::k8s::crd_yaml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Schema => {
+            println!("{}", manifest::schema());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Targets { file } => {
+            let f = load(&file)?;
+            let status = desired_status(&f);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&api::targets(&[status]))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Plan { file } => {
+            let f = load(&file)?;
+            let observed = match f.backend {
+                BackendKind::Local => Vec::new(),
+                BackendKind::Docker => docker(&f)
+                    .await?
+                    .list(&f.name)
+                    .await
+                    .map_err(backend_error)?,
+                BackendKind::Kubernetes => return kube_plan(&file).await,
+            };
+            let p = plcfleet::plan::plan(&f, &observed);
+            println!("fleet `{}` ({} backend):\n{p}", f.name, f.backend);
+            Ok(if p.changes() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Cmd::Apply { file, opts } => {
+            let f = load(&file)?;
+            let b = match f.backend {
+                BackendKind::Docker => docker(&f).await?,
+                BackendKind::Local => bail!(local_hint(&f, &file)),
+                BackendKind::Kubernetes => return kube_apply(&file, opts.no_wait).await,
+            };
+            let r = apply::apply(&b, &f, &opts.options())
+                .await
+                .map_err(backend_error)?;
+            println!(
+                "fleet `{}`: {}",
+                f.name,
+                r.plan.to_string().lines().last().unwrap_or_default()
+            );
+            for failure in &r.failures {
+                eprintln!("plcfleet: {failure}");
+            }
+            if !r.failures.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+            if !opts.no_wait {
+                println!(
+                    "{} of {} simulators answer as themselves ({:.1}s)",
+                    r.healthy,
+                    f.simulators.len(),
+                    r.elapsed.as_secs_f64()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Status { file, output } => {
+            let f = load(&file)?;
+            let b = match f.backend {
+                BackendKind::Docker => docker(&f).await?,
+                BackendKind::Local => bail!(local_hint(&f, &file)),
+                BackendKind::Kubernetes => return kube_status(&file, &output).await,
+            };
+            let observed = b.list(&f.name).await.map_err(backend_error)?;
+            let probe = ApplyOptions {
+                timeout: Duration::from_secs(2),
+                progress: false,
+                ..ApplyOptions::default()
+            };
+            let mut failures = Vec::new();
+            apply::wait_healthy(&f.simulators, &probe, &mut failures).await;
+            let mut st = desired_status(&f);
+            for s in &mut st.simulators {
+                if let Some(o) = observed.iter().find(|o| o.name == s.name) {
+                    s.state = if o.running { "running" } else { "stopped" }.into();
+                    s.healthy = o.running
+                        && !failures
+                            .iter()
+                            .any(|m| m.starts_with(&format!("{} ", s.name)));
+                }
+            }
+            print_status(&st, &output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Delete { file } => {
+            let f = load(&file)?;
+            let b = match f.backend {
+                BackendKind::Docker => docker(&f).await?,
+                BackendKind::Local => bail!(local_hint(&f, &file)),
+                BackendKind::Kubernetes => return kube_delete(&file).await,
+            };
+            let gone = apply::delete(&b, &f).await.map_err(backend_error)?;
+            println!(
+                "fleet `{}`: removed {} simulator(s) and its network",
+                f.name,
+                gone.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Up {
+            file,
+            opts,
+            listen,
+            targets,
+        } => up(&file, &opts, &listen, targets).await,
+        Cmd::Controller {
+            kubernetes: true,
+            listen,
+            parallel,
+            ..
+        } => kube_controller(&listen, parallel).await,
+        Cmd::Controller {
+            manifests,
+            listen,
+            targets,
+            resync,
+            parallel,
+            ..
+        } => {
+            let dir = manifests.ok_or_else(|| anyhow!("--manifests DIR or --kubernetes"))?;
+            controller(&dir, &listen, targets, resync, parallel).await
+        }
+    }
+}
+
+fn backend_error(e: BackendError) -> anyhow::Error {
+    match e.hint() {
+        Some(h) => anyhow!("{e}\n  hint: {h}"),
+        None => anyhow!("{e}"),
+    }
+}
+
+/// The fleet's Docker engine: its `dockerHost`, else `DOCKER_HOST`, else the local one.
+async fn docker(f: &Fleet) -> Result<DockerBackend> {
+    DockerBackend::connect(f.docker_host.as_deref())
+        .await
+        .map_err(backend_error)
+}
+
+fn local_hint(f: &Fleet, file: &std::path::Path) -> String {
+    format!(
+        "fleet `{}` uses the local backend: its simulators live in the `plcfleet up` (or `plcfleet controller`) process; run `plcfleet up {}`",
+        f.name,
+        file.display()
+    )
+}
+
+/// A kubernetes manifest's resource, in the client's default namespace (KUBECONFIG's
+/// context, or the pod's own namespace in a cluster).
+async fn kube_target(file: &std::path::Path) -> Result<(kube::Client, SimulatorFleet)> {
+    let text = std::fs::read_to_string(file)?;
+    let raw: manifest::RawFleet = serde_yaml::from_str(&text)?;
+    let client = kube::Client::try_default()
+        .await
+        .context("cannot configure a Kubernetes client (KUBECONFIG, or in-cluster)")?;
+    let ns = client.default_namespace().to_owned();
+    Ok((client, k8s::resource(&raw, &ns)))
+}
+
+fn what(sf: &SimulatorFleet) -> String {
+    format!(
+        "SimulatorFleet {}/{}",
+        sf.metadata.namespace.as_deref().unwrap_or_default(),
+        sf.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+async fn kube_plan(file: &std::path::Path) -> Result<ExitCode> {
+    let (client, sf) = kube_target(file).await?;
+    let (ns, name) = (sf.metadata.namespace.clone(), sf.metadata.name.clone());
+    let have = k8s::get(client, &ns.unwrap_or_default(), &name.unwrap_or_default()).await?;
+    let change = k8s::plan(&sf, have.as_ref());
+    let verb = match change {
+        k8s::Change::Create => "create",
+        k8s::Change::Update => "update the spec of",
+        k8s::Change::None => "leave unchanged",
+    };
+    println!(
+        "fleet ({} backend): {verb} {}",
+        BackendKind::Kubernetes,
+        what(&sf)
+    );
+    Ok(if change == k8s::Change::None {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+async fn kube_apply(file: &std::path::Path, no_wait: bool) -> Result<ExitCode> {
+    let (client, sf) = kube_target(file).await?;
+    k8s::apply(client, &sf).await?;
+    println!(
+        "{} applied (server-side, field manager {}); the in-cluster controller runs its pods",
+        what(&sf),
+        k8s::CLI_FIELD_MANAGER
+    );
+    if !no_wait {
+        println!(
+            "not waiting: `plcfleet status {}` shows readiness",
+            file.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn kube_status(file: &std::path::Path, output: &str) -> Result<ExitCode> {
+    let (client, sf) = kube_target(file).await?;
+    let (ns, name) = (sf.metadata.namespace.clone(), sf.metadata.name.clone());
+    let Some(have) = k8s::get(client, &ns.unwrap_or_default(), &name.unwrap_or_default()).await?
+    else {
+        bail!(
+            "{} does not exist; `plcfleet apply {}` creates it",
+            what(&sf),
+            file.display()
+        );
+    };
+    let st = have.status.clone().unwrap_or_default();
+    match output {
+        "json" => println!("{}", serde_json::to_string_pretty(&st)?),
+        "yaml" => print!("{}", serde_yaml::to_string(&st)?),
+        "table" => {
+            println!(
+                "{}: {} of {} simulators ready",
+                what(&sf),
+                st.ready,
+                st.desired
+            );
+            for c in &st.conditions {
+                println!(
+                    "  {:<6} {:<6} {:<12} {}",
+                    c.type_, c.status, c.reason, c.message
+                );
+            }
+        }
+        other => bail!("--output {other}: table, json or yaml"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn kube_delete(file: &std::path::Path) -> Result<ExitCode> {
+    let (client, sf) = kube_target(file).await?;
+    let (ns, name) = (sf.metadata.namespace.clone(), sf.metadata.name.clone());
+    if k8s::delete(client, &ns.unwrap_or_default(), &name.unwrap_or_default()).await? {
+        println!("{} deleted; its pods follow (owner references)", what(&sf));
+    } else {
+        println!("{} did not exist", what(&sf));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `plcfleet controller --kubernetes`: the API and /metrics, and the kube-rs controller.
+async fn kube_controller(listen: &str, parallel: usize) -> Result<ExitCode> {
+    let shared = api::Shared::new()?;
+    let l = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} for the controller API"))?;
+    let router = api::router(shared.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(l, router).await;
+    });
+    let client = kube::Client::try_default()
+        .await
+        .context("cannot configure a Kubernetes client (in-cluster or KUBECONFIG)")?;
+    let concurrency = u16::try_from(parallel.clamp(1, 1024)).unwrap_or(1);
+    plcfleet::kube_controller::run(client, shared, concurrency)
+        .await
+        .context(
+            "cannot list SimulatorFleets; is the CRD installed (kubectl apply --server-side \
+             -f deploy/crd/simulatorfleets.yaml) and may this account list them?",
+        )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_status(st: &FleetStatus, output: &str) -> Result<()> {
+    match output {
+        "json" => println!("{}", serde_json::to_string_pretty(st)?),
+        "yaml" => print!("{}", serde_yaml::to_string(st)?),
+        "table" => {
+            println!("{:<24} {:<16} {:<8} {:<8}", "NAME", "IP", "STATE", "HEALTH");
+            for s in &st.simulators {
+                println!(
+                    "{:<24} {:<16} {:<8} {:<8}",
+                    s.name,
+                    s.ip,
+                    s.state,
+                    if s.healthy { "healthy" } else { "-" }
+                );
+            }
+            let healthy = st.simulators.iter().filter(|s| s.healthy).count();
+            println!("{healthy} of {} healthy", st.simulators.len());
+        }
+        other => bail!("--output {other}: table, json or yaml"),
+    }
+    Ok(())
+}
+
+/// The fleet as the manifest wants it, before anything is known about health.
+fn desired_status(f: &Fleet) -> FleetStatus {
+    FleetStatus {
+        name: f.name.clone(),
+        backend: f.backend.to_string(),
+        simulators: f
+            .simulators
+            .iter()
+            .map(|s| SimulatorStatus {
+                name: s.name.clone(),
+                ip: s.ip.to_string(),
+                state: "missing".into(),
+                healthy: false,
+                requests: None,
+                web: s.web,
+            })
+            .collect(),
+        uptime: 0.0,
+    }
+}
+
+async fn up(
+    file: &std::path::Path,
+    a: &ApplyArgs,
+    listen: &str,
+    targets: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let f = load(file)?;
+    if f.backend != BackendKind::Local {
+        bail!(
+            "`plcfleet up` runs local fleets; `{}` uses the {} backend (use `plcfleet apply`)",
+            file.display(),
+            f.backend
+        );
+    }
+    let shared = api::Shared::new()?;
+    let l = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} for the controller API"))?;
+    let backend = LocalBackend::new();
+    let opts = a.options();
+    let report = apply::apply(&backend, &f, &opts)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    shared
+        .metrics
+        .reconcile
+        .observe(report.elapsed.as_secs_f64());
+    for failure in &report.failures {
+        eprintln!("plcfleet: {failure}");
+    }
+    let converged = std::time::Instant::now();
+    let refresh = |healthy: &dyn Fn(&str) -> bool| {
+        let servers = backend.servers(&f.name);
+        let mut st = desired_status(&f);
+        for s in &mut st.simulators {
+            if let Some((_, server)) = servers.iter().find(|(n, _)| *n == s.name) {
+                s.state = "running".into();
+                s.requests = Some(server.metrics().summary().cip_requests);
+                s.healthy = healthy(&s.name);
+            }
+        }
+        st.uptime = converged.elapsed().as_secs_f64();
+        st
+    };
+    let healthy_names: std::collections::HashSet<String> =
+        if report.failures.is_empty() && opts.wait {
+            f.simulators.iter().map(|s| s.name.clone()).collect()
+        } else {
+            Default::default()
+        };
+    shared.update(refresh(&|n| healthy_names.contains(n)), f.simulators.len());
+    if let Some(t) = &targets {
+        api::write_targets(t, &shared.fleets())
+            .with_context(|| format!("cannot write {}", t.display()))?;
+    }
+    let addr = l.local_addr()?;
+    eprintln!(
+        "plcfleet: fleet `{}`: {} of {} simulators answering on {} in {:.2}s; controller on http://{addr}/ (Ctrl-C stops)",
+        f.name,
+        report.healthy,
+        f.simulators.len(),
+        f.network.subnet,
+        report.elapsed.as_secs_f64()
+    );
+    let router = api::router(shared.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(l, router)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await;
+    });
+    // Keep health and request counts current.
+    let (b2, f2, s2) = (backend.clone(), f.clone(), shared.clone());
+    let watcher = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let mut failures = Vec::new();
+            let quick = ApplyOptions {
+                timeout: Duration::from_secs(2),
+                progress: false,
+                ..ApplyOptions::default()
+            };
+            let _ = apply::wait_healthy(&f2.simulators, &quick, &mut failures).await;
+            let bad: std::collections::HashSet<String> = failures
+                .iter()
+                .filter_map(|m| m.split_once(' ').map(|(n, _)| n.to_owned()))
+                .collect();
+            let servers = b2.servers(&f2.name);
+            let mut st = desired_status(&f2);
+            for s in &mut st.simulators {
+                if let Some((_, server)) = servers.iter().find(|(n, _)| *n == s.name) {
+                    s.state = "running".into();
+                    s.requests = Some(server.metrics().summary().cip_requests);
+                    s.healthy = !bad.contains(&s.name);
+                }
+            }
+            st.uptime = converged.elapsed().as_secs_f64();
+            s2.update(st, f2.simulators.len());
+        }
+    });
+    let _ = server.await;
+    watcher.abort();
+    backend.shutdown();
+    eprintln!("plcfleet: stopped fleet `{}`", f.name);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn controller(
+    dir: &std::path::Path,
+    listen: &str,
+    targets: Option<PathBuf>,
+    resync: f64,
+    parallel: usize,
+) -> Result<ExitCode> {
+    if !dir.is_dir() {
+        bail!("--manifests {}: not a directory", dir.display());
+    }
+    if !(resync.is_finite() && (0.1..=3600.0).contains(&resync)) {
+        bail!("--resync {resync}: 0.1 to 3600 seconds");
+    }
+    let shared = api::Shared::new()?;
+    let l = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} for the controller API"))?;
+    let addr = l.local_addr()?;
+    let router = api::router(shared.clone());
+    let web = tokio::spawn(async move {
+        let _ = axum::serve(l, router).await;
+    });
+    let opts = ApplyOptions {
+        parallel: parallel.max(1),
+        ..ApplyOptions::default()
+    };
+    let backend = LocalBackend::new();
+    let mut local = plcfleet::controller::Controller::new(
+        dir,
+        backend.clone(),
+        BackendKind::Local,
+        shared.clone(),
+        opts.clone(),
+    );
+    // Docker fleets too, when an engine answers; local ones run in this process.
+    let mut docker_loop = match DockerBackend::connect(None).await {
+        Ok(d) => Some(plcfleet::controller::Controller::new(
+            dir,
+            d,
+            BackendKind::Docker,
+            shared.clone(),
+            opts,
+        )),
+        Err(e) => {
+            eprintln!(
+                "plcfleet: docker fleets will not be reconciled: {}",
+                backend_error(e)
+            );
+            None
+        }
+    };
+    eprintln!(
+        "plcfleet: controller reconciling {} every {resync}s; API on http://{addr}/ (Ctrl-C stops)",
+        dir.display()
+    );
+    let every = Duration::from_secs_f64(resync);
+    let stop = || async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let local_run = local.run(every, targets.clone(), stop());
+    match &mut docker_loop {
+        Some(d) => {
+            tokio::join!(local_run, d.run(every, targets, stop()));
+        }
+        None => local_run.await,
+    }
+    web.abort();
+    backend.shutdown();
+    eprintln!("plcfleet: controller stopped");
+    Ok(ExitCode::SUCCESS)
+}
