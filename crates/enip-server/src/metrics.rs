@@ -68,6 +68,7 @@ pub struct Metrics {
     pub(crate) tag_reads: IntCounter,
     pub(crate) tag_writes: IntCounter,
     pub(crate) delay: Gauge,
+    started: IntGauge,
 }
 
 /// A few totals for the dashboard.
@@ -84,6 +85,8 @@ pub struct Summary {
     pub sessions: i64,
     pub tag_reads: u64,
     pub tag_writes: u64,
+    /// Seconds since the Unix epoch when the metrics (the simulator) started.
+    pub started: i64,
 }
 
 fn counter_vec(
@@ -228,6 +231,18 @@ impl Metrics {
                  included, any status",
             )?,
             delay,
+            started: {
+                let g = gauge(
+                    &r,
+                    "enip_start_time_seconds",
+                    "When this simulator started, in seconds since the Unix epoch",
+                )?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                g.set(i64::try_from(now).unwrap_or(i64::MAX));
+                g
+            },
             registry: r,
         })
     }
@@ -272,6 +287,7 @@ impl Metrics {
             sessions: self.sessions.get(),
             tag_reads: self.tag_reads.get(),
             tag_writes: self.tag_writes.get(),
+            started: self.started.get(),
         }
     }
 

@@ -2,10 +2,13 @@
 //! simulators. The plan decides what to do; a backend only carries it out, so the same
 //! plan drives the local, Docker and Kubernetes backends.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::Ipv4Addr;
+use std::time::{Instant, SystemTime};
 
 use crate::manifest::{Fleet, Simulator};
+use crate::scrape::{self, Sample};
 
 /// A simulator as the backend sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +20,8 @@ pub struct Observed {
     /// The spec hash it was created from (a label).
     pub spec_hash: String,
     pub running: bool,
+    /// When the backend started it (Docker: created), if it can tell.
+    pub started: Option<SystemTime>,
 }
 
 /// A backend failure, with what to do about it.
@@ -68,4 +73,72 @@ pub trait Backend: Send + Sync {
     fn remove(&self, fleet: &str, sim: &Observed) -> impl Future<Output = Result<()>> + Send;
     /// Remove the fleet's network once it is empty.
     fn remove_network(&self, fleet: &Fleet) -> impl Future<Output = Result<()>> + Send;
+    /// What each simulator reports of itself (requests served, start time), by name,
+    /// for those that can tell. By default, each `web: true` simulator's own /metrics.
+    fn samples(&self, fleet: &Fleet) -> impl Future<Output = HashMap<String, Sample>> + Send {
+        scrape::fleet(fleet)
+    }
+}
+
+/// A backend whose every call is timed into `plcfleet_backend_call_duration_seconds`
+/// and, when it fails, counted in `plcfleet_backend_call_errors_total`.
+#[derive(Debug, Clone)]
+pub struct Timed<B> {
+    inner: B,
+    kind: &'static str,
+    metrics: crate::api::Metrics,
+}
+
+impl<B> Timed<B> {
+    pub fn new(inner: B, kind: &'static str, metrics: crate::api::Metrics) -> Self {
+        Self {
+            inner,
+            kind,
+            metrics,
+        }
+    }
+
+    pub fn inner(&self) -> &B {
+        &self.inner
+    }
+
+    async fn time<T>(&self, call: &str, f: impl Future<Output = Result<T>>) -> Result<T> {
+        let t = Instant::now();
+        let r = f.await;
+        self.metrics
+            .backend_calls
+            .with_label_values(&[self.kind, call])
+            .observe(t.elapsed().as_secs_f64());
+        if let Err(e) = &r {
+            self.metrics
+                .backend_errors
+                .with_label_values(&[self.kind, call, e.metric_label()])
+                .inc();
+        }
+        r
+    }
+}
+
+impl<B: Backend> Backend for Timed<B> {
+    async fn ensure_network(&self, fleet: &Fleet) -> Result<()> {
+        self.time("ensure_network", self.inner.ensure_network(fleet))
+            .await
+    }
+    async fn list(&self, fleet: &str) -> Result<Vec<Observed>> {
+        self.time("list", self.inner.list(fleet)).await
+    }
+    async fn create(&self, fleet: &Fleet, sim: &Simulator, spec_hash: &str) -> Result<()> {
+        self.time("create", self.inner.create(fleet, sim, spec_hash))
+            .await
+    }
+    async fn remove(&self, fleet: &str, sim: &Observed) -> Result<()> {
+        self.time("remove", self.inner.remove(fleet, sim)).await
+    }
+    async fn remove_network(&self, fleet: &Fleet) -> Result<()> {
+        self.time("remove_network", self.inner.remove_network(fleet))
+            .await
+    }
+    async fn samples(&self, fleet: &Fleet) -> HashMap<String, Sample> {
+        self.inner.samples(fleet).await
+    }
 }

@@ -206,47 +206,23 @@ impl<B: Backend + Clone + 'static> Controller<B> {
         pass
     }
 
-    /// The fleet as the backend runs it, with a health probe of each simulator.
+    /// The fleet as the backend runs it, with a health probe of each simulator, and
+    /// what each says of itself (requests, start time).
     async fn status(&self, fleet: &Fleet) -> FleetStatus {
         let observed = self.backend.list(&fleet.name).await.unwrap_or_default();
-        let running: HashMap<&str, bool> = observed
-            .iter()
-            .map(|o| (o.name.as_str(), o.running))
-            .collect();
         let probe = ApplyOptions {
             timeout: Duration::from_millis(1500),
             progress: false,
             ..ApplyOptions::default()
         };
         let mut failures = Vec::new();
-        apply::wait_healthy(&fleet.simulators, &probe, &mut failures).await;
-        let unhealthy: std::collections::HashSet<&str> = failures
-            .iter()
-            .filter_map(|m| m.split_once(' ').map(|(n, _)| n))
-            .collect();
-        FleetStatus {
-            name: fleet.name.clone(),
-            backend: fleet.backend.to_string(),
-            simulators: fleet
-                .simulators
-                .iter()
-                .map(|s| SimulatorStatus {
-                    name: s.name.clone(),
-                    ip: s.ip.to_string(),
-                    state: match running.get(s.name.as_str()) {
-                        Some(true) => "running",
-                        Some(false) => "stopped",
-                        None => "missing",
-                    }
-                    .into(),
-                    healthy: running.contains_key(s.name.as_str())
-                        && !unhealthy.contains(s.name.as_str()),
-                    requests: None,
-                    web: s.web,
-                })
-                .collect(),
-            uptime: self.started.elapsed().as_secs_f64(),
-        }
+        let (_, samples) = tokio::join!(
+            apply::wait_healthy(&fleet.simulators, &probe, &mut failures),
+            self.backend.samples(fleet)
+        );
+        let mut st = status_of(fleet, &observed, &failures, &samples);
+        st.uptime = self.started.elapsed().as_secs_f64();
+        st
     }
 
     /// Reconcile every `resync` until `stop` resolves, rewriting the targets file after
@@ -260,10 +236,13 @@ impl<B: Backend + Clone + 'static> Controller<B> {
         let mut stop = std::pin::pin!(stop);
         let mut tick = tokio::time::interval(resync);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut woken = self.shared.woken();
         loop {
             tokio::select! {
                 () = &mut stop => return,
                 _ = tick.tick() => {}
+                // A manifest came or went through the API: reconcile now.
+                Ok(()) = woken.changed() => {}
             }
             let pass = self.reconcile().await;
             if pass.repaired > 0 || !pass.deleted.is_empty() {
@@ -279,5 +258,53 @@ impl<B: Backend + Clone + 'static> Controller<B> {
 
     pub fn backend(&self) -> &B {
         &self.backend
+    }
+}
+
+/// A fleet's status from what the backend lists, which probes failed (messages start
+/// with the simulator's name) and the simulators' own samples.
+pub fn status_of(
+    fleet: &Fleet,
+    observed: &[crate::backend::Observed],
+    failures: &[String],
+    samples: &HashMap<String, crate::scrape::Sample>,
+) -> FleetStatus {
+    let seen: HashMap<&str, &crate::backend::Observed> =
+        observed.iter().map(|o| (o.name.as_str(), o)).collect();
+    let unhealthy: std::collections::HashSet<&str> = failures
+        .iter()
+        .filter_map(|m| m.split_once(' ').map(|(n, _)| n))
+        .collect();
+    FleetStatus {
+        name: fleet.name.clone(),
+        backend: fleet.backend.to_string(),
+        simulators: fleet
+            .simulators
+            .iter()
+            .map(|s| {
+                let o = seen.get(s.name.as_str());
+                let mut st = SimulatorStatus {
+                    name: s.name.clone(),
+                    ip: s.ip.to_string(),
+                    state: match o.map(|o| o.running) {
+                        Some(true) => "running",
+                        Some(false) => "stopped",
+                        None => "missing",
+                    }
+                    .into(),
+                    healthy: o.is_some_and(|o| o.running) && !unhealthy.contains(s.name.as_str()),
+                    requests: None,
+                    rate: None,
+                    uptime: None,
+                    web: s.web,
+                };
+                if o.is_some_and(|o| o.running) {
+                    st.observe(samples.get(&s.name), o.and_then(|o| o.started));
+                }
+                st
+            })
+            .collect(),
+        uptime: 0.0,
+        at: None,
     }
 }

@@ -506,11 +506,40 @@ impl Backend for DockerBackend {
     }
 
     async fn remove_network(&self, fleet: &Fleet) -> Result<()> {
-        let name = &fleet.network.name;
+        self.remove_owned_network(&fleet.name, &fleet.network.name)
+            .await
+    }
+}
+
+impl DockerBackend {
+    /// The networks that carry fleet `fleet`'s labels (for `plcfleet delete NAME`, when
+    /// no manifest says which network it is).
+    pub async fn networks_of(&self, fleet: &str) -> Result<Vec<String>> {
+        let filters = HashMap::from([(
+            "label".to_owned(),
+            vec![
+                format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}"),
+                format!("{LABEL_FLEET}={fleet}"),
+            ],
+        )]);
+        let opts = ListNetworksOptions {
+            filters: Some(filters),
+        };
+        let nets = self
+            .call(self.docker.list_networks(Some(opts)))
+            .await
+            .map_err(|e| self.err(format!("networks of fleet {fleet}"), e))?;
+        let mut names: Vec<String> = nets.into_iter().filter_map(|n| n.name).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Remove network `name` if it carries fleet `fleet`'s labels and nothing is attached.
+    pub async fn remove_owned_network(&self, fleet: &str, name: &str) -> Result<()> {
         let Some(found) = self.find_network(name).await? else {
             return Ok(());
         };
-        if !owned_by(&found.labels, &fleet.name) {
+        if !owned_by(&found.labels, fleet) {
             // Not made by this fleet (e.g. a network it was given): not ours to remove.
             return Ok(());
         }
@@ -853,6 +882,10 @@ fn observe(
             ip,
             spec_hash,
             running: c.state == Some(ContainerSummaryStateEnum::RUNNING),
+            started: c
+                .created
+                .and_then(|t| u64::try_from(t).ok())
+                .map(|t| std::time::UNIX_EPOCH + std::time::Duration::from_secs(t)),
         },
         is_canonical,
         c.created.unwrap_or_default(),

@@ -426,6 +426,8 @@ async fn reconcile_inner(sf: &SimulatorFleet, ctx: &Context) -> Result<Action, E
             state: state.to_owned(),
             healthy,
             requests: None,
+            rate: None,
+            uptime: None,
             web: sim.web,
         });
     }
@@ -506,6 +508,7 @@ async fn reconcile_inner(sf: &SimulatorFleet, ctx: &Context) -> Result<Action, E
             backend: "kubernetes".to_owned(),
             simulators: sims,
             uptime: 0.0,
+            at: None,
         },
         fleet.simulators.len(),
     );

@@ -25,5 +25,6 @@ pub mod locate;
 pub mod manifest;
 pub mod plan;
 pub mod probe;
+pub mod scrape;
 
 pub use manifest::{Fleet, ManifestError, Simulator};

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::backend::{Backend, BackendError, Observed, Result};
 use crate::manifest::{Fleet, Simulator};
+use crate::scrape::Sample;
 
 #[derive(Debug)]
 struct Running {
@@ -160,6 +161,7 @@ impl Backend for LocalBackend {
             ip: Some(sim.ip),
             spec_hash: spec_hash.to_owned(),
             running: true,
+            started: Some(std::time::SystemTime::now()),
         };
         let old = self.lock().insert(
             (fleet.name.clone(), sim.name.clone()),
@@ -187,5 +189,24 @@ impl Backend for LocalBackend {
 
     async fn remove_network(&self, _fleet: &Fleet) -> Result<()> {
         Ok(())
+    }
+
+    /// In this process: every simulator's counters, web or not.
+    async fn samples(&self, fleet: &Fleet) -> HashMap<String, Sample> {
+        self.servers(&fleet.name)
+            .into_iter()
+            .map(|(name, server)| {
+                let s = server.metrics().summary();
+                (
+                    name,
+                    Sample {
+                        requests: s.cip_requests,
+                        started: u64::try_from(s.started)
+                            .ok()
+                            .map(|t| std::time::UNIX_EPOCH + std::time::Duration::from_secs(t)),
+                    },
+                )
+            })
+            .collect()
     }
 }

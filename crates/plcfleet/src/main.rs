@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use plcfleet::api::{self, FleetStatus, SimulatorStatus};
 use plcfleet::apply::{self, ApplyOptions};
-use plcfleet::backend::{Backend as _, BackendError};
+use plcfleet::backend::{Backend as _, BackendError, Timed};
 use plcfleet::docker::DockerBackend;
 use plcfleet::k8s::{self, SimulatorFleet};
 use plcfleet::local::LocalBackend;
@@ -48,15 +48,28 @@ enum Cmd {
         #[command(flatten)]
         opts: ApplyArgs,
     },
-    /// Show a fleet's simulators: name, address, state, health.
+    /// Show a fleet's simulators: name, address, state, health, uptime, requests.
     Status {
-        file: PathBuf,
+        /// A manifest file, or a fleet's name: then the controller at --controller is
+        /// asked first (it knows local fleets too), else the Docker engine (by labels).
+        #[arg(value_name = "FILE|NAME")]
+        target: String,
         /// table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: String,
+        #[command(flatten)]
+        by_name: ByName,
     },
     /// Remove everything the fleet owns, and nothing else.
-    Delete { file: PathBuf },
+    Delete {
+        /// A manifest file, or a fleet's name: then the controller at --controller removes
+        /// its manifest (and so the fleet), else the Docker engine's containers and
+        /// network that carry the fleet's labels are removed.
+        #[arg(value_name = "FILE|NAME")]
+        target: String,
+        #[command(flatten)]
+        by_name: ByName,
+    },
     /// Run a local fleet in the foreground, with the controller API, dashboard and
     /// /metrics, until Ctrl-C.
     Up {
@@ -98,6 +111,45 @@ enum Cmd {
     Crd,
     /// Print the Prometheus file_sd targets of a manifest's simulators.
     Targets { file: PathBuf },
+}
+
+/// Where to find a fleet given by name rather than by manifest.
+#[derive(Debug, clap::Args)]
+struct ByName {
+    /// With a NAME: the plcfleet controller (or `plcfleet up`) to ask first.
+    #[arg(long, default_value = "127.0.0.1:9100", value_name = "HOST:PORT")]
+    controller: String,
+    /// With a NAME: the Docker engine (default: DOCKER_HOST, else the local one).
+    #[arg(long, value_name = "URL")]
+    docker_host: Option<String>,
+    /// With a NAME: the SimulatorFleet resource of that name (Kubernetes, default
+    /// namespace) instead.
+    #[arg(long)]
+    kubernetes: bool,
+}
+
+/// A command's FILE|NAME argument.
+enum Target {
+    File(PathBuf),
+    Name(String),
+}
+
+impl Target {
+    fn of(arg: &str) -> Result<Self> {
+        let p = PathBuf::from(arg);
+        if p.is_file() {
+            return Ok(Self::File(p));
+        }
+        let looks_like_a_file =
+            arg.contains('/') || p.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        if looks_like_a_file {
+            bail!("{arg}: no such manifest file");
+        }
+        manifest::check_name(arg).map_err(|why| {
+            anyhow!("`{arg}` is neither a manifest file nor a fleet name ({why})")
+        })?;
+        Ok(Self::Name(arg.to_owned()))
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -245,49 +297,18 @@ async fn run(cmd: Cmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Status { file, output } => {
-            let f = load(&file)?;
-            let b = match f.backend {
-                BackendKind::Docker => docker(&f).await?,
-                BackendKind::Local => bail!(local_hint(&f, &file)),
-                BackendKind::Kubernetes => return kube_status(&file, &output).await,
-            };
-            let observed = b.list(&f.name).await.map_err(backend_error)?;
-            let probe = ApplyOptions {
-                timeout: Duration::from_secs(2),
-                progress: false,
-                ..ApplyOptions::default()
-            };
-            let mut failures = Vec::new();
-            apply::wait_healthy(&f.simulators, &probe, &mut failures).await;
-            let mut st = desired_status(&f);
-            for s in &mut st.simulators {
-                if let Some(o) = observed.iter().find(|o| o.name == s.name) {
-                    s.state = if o.running { "running" } else { "stopped" }.into();
-                    s.healthy = o.running
-                        && !failures
-                            .iter()
-                            .any(|m| m.starts_with(&format!("{} ", s.name)));
-                }
-            }
-            print_status(&st, &output)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Delete { file } => {
-            let f = load(&file)?;
-            let b = match f.backend {
-                BackendKind::Docker => docker(&f).await?,
-                BackendKind::Local => bail!(local_hint(&f, &file)),
-                BackendKind::Kubernetes => return kube_delete(&file).await,
-            };
-            let gone = apply::delete(&b, &f).await.map_err(backend_error)?;
-            println!(
-                "fleet `{}`: removed {} simulator(s) and its network",
-                f.name,
-                gone.len()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::Status {
+            target,
+            output,
+            by_name,
+        } => match Target::of(&target)? {
+            Target::File(file) => status_file(&file, &output).await,
+            Target::Name(name) => status_named(&name, &output, &by_name).await,
+        },
+        Cmd::Delete { target, by_name } => match Target::of(&target)? {
+            Target::File(file) => delete_file(&file).await,
+            Target::Name(name) => delete_named(&name, &by_name).await,
+        },
         Cmd::Up {
             file,
             opts,
@@ -312,6 +333,195 @@ async fn run(cmd: Cmd) -> Result<ExitCode> {
             controller(&dir, &listen, targets, resync, parallel).await
         }
     }
+}
+
+async fn status_file(file: &std::path::Path, output: &str) -> Result<ExitCode> {
+    let f = load(file)?;
+    let b = match f.backend {
+        BackendKind::Docker => docker(&f).await?,
+        BackendKind::Local => bail!(local_hint(&f, file)),
+        BackendKind::Kubernetes => return kube_status(file, output).await,
+    };
+    let observed = b.list(&f.name).await.map_err(backend_error)?;
+    let probe = ApplyOptions {
+        timeout: Duration::from_secs(2),
+        progress: false,
+        ..ApplyOptions::default()
+    };
+    let mut failures = Vec::new();
+    let (_, samples) = tokio::join!(
+        apply::wait_healthy(&f.simulators, &probe, &mut failures),
+        b.samples(&f)
+    );
+    let st = plcfleet::controller::status_of(&f, &observed, &failures, &samples);
+    print_status(&st, output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn delete_file(file: &std::path::Path) -> Result<ExitCode> {
+    let f = load(file)?;
+    let b = match f.backend {
+        BackendKind::Docker => docker(&f).await?,
+        BackendKind::Local => bail!(local_hint(&f, file)),
+        BackendKind::Kubernetes => return kube_delete(file).await,
+    };
+    let gone = apply::delete(&b, &f).await.map_err(backend_error)?;
+    println!(
+        "fleet `{}`: removed {} simulator(s) and its network",
+        f.name,
+        gone.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ask the controller at `addr` about fleet `name`: `Ok(None)` when it does not run it
+/// or does not answer (then the Docker engine is asked).
+async fn from_controller(
+    method: &str,
+    addr: &str,
+    name: &str,
+) -> Result<Option<(u16, serde_json::Value)>> {
+    let path = format!("/api/fleets/{name}");
+    let asked = tokio::time::timeout(
+        Duration::from_secs(3),
+        plcfleet::scrape::http(method, addr, &path, None),
+    )
+    .await;
+    let Ok(Ok((code, body))) = asked else {
+        return Ok(None);
+    };
+    if code == 404 {
+        return Ok(None);
+    }
+    let v = serde_json::from_str(&body)
+        .with_context(|| format!("the controller at {addr} answered {code} with no JSON"))?;
+    Ok(Some((code, v)))
+}
+
+async fn status_named(name: &str, output: &str, by: &ByName) -> Result<ExitCode> {
+    if by.kubernetes {
+        let client = kube_client().await?;
+        let ns = client.default_namespace().to_owned();
+        return kube_status_of(client, &ns, name, output, "its manifest").await;
+    }
+    if let Some((code, v)) = from_controller("GET", &by.controller, name).await? {
+        if code != 200 {
+            bail!(
+                "the controller at {}: {}",
+                by.controller,
+                json_str(&v, "error")
+            );
+        }
+        let st: FleetStatus = serde_json::from_value(v).with_context(|| {
+            format!(
+                "the controller at {} sent an unexpected fleet",
+                by.controller
+            )
+        })?;
+        print_status(&st, output)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let b = DockerBackend::connect(by.docker_host.as_deref())
+        .await
+        .map_err(backend_error)?;
+    let observed = b.list(name).await.map_err(backend_error)?;
+    if observed.is_empty() && b.networks_of(name).await.map_err(backend_error)?.is_empty() {
+        bail!(
+            "no fleet `{name}`: the controller at {} does not run it (or is not running) and              nothing on the Docker engine carries its labels; give its manifest file instead,              or --kubernetes for a SimulatorFleet",
+            by.controller
+        );
+    }
+    // Without the manifest its identities are unknown: healthy means "answers".
+    let mut simulators = Vec::new();
+    for o in &observed {
+        let answers = match o.ip {
+            Some(ip) if o.running => plcfleet::probe::list_identity(ip, Duration::from_secs(2))
+                .await
+                .is_ok(),
+            _ => false,
+        };
+        let sample = match o.ip {
+            Some(ip) if answers => {
+                plcfleet::scrape::one(ip, 8080, Duration::from_millis(500)).await
+            }
+            _ => None,
+        };
+        let mut s = SimulatorStatus {
+            name: o.name.clone(),
+            ip: o.ip.map(|i| i.to_string()).unwrap_or_default(),
+            state: if o.running { "running" } else { "stopped" }.into(),
+            healthy: answers,
+            requests: None,
+            rate: None,
+            uptime: None,
+            web: sample.is_some(),
+        };
+        if o.running {
+            s.observe(sample.as_ref(), o.started);
+        }
+        simulators.push(s);
+    }
+    let st = FleetStatus {
+        name: name.to_owned(),
+        backend: BackendKind::Docker.to_string(),
+        simulators,
+        uptime: 0.0,
+        at: None,
+    };
+    print_status(&st, output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn delete_named(name: &str, by: &ByName) -> Result<ExitCode> {
+    if by.kubernetes {
+        let client = kube_client().await?;
+        let ns = client.default_namespace().to_owned();
+        return kube_delete_of(client, &ns, name).await;
+    }
+    if let Some((code, v)) = from_controller("DELETE", &by.controller, name).await? {
+        if code != 202 {
+            bail!(
+                "the controller at {}: {}",
+                by.controller,
+                json_str(&v, "error")
+            );
+        }
+        println!(
+            "fleet `{name}`: the controller at {} removed {} and is deleting the fleet",
+            by.controller,
+            json_str(&v, "file")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let b = DockerBackend::connect(by.docker_host.as_deref())
+        .await
+        .map_err(backend_error)?;
+    let observed = b.list(name).await.map_err(backend_error)?;
+    let networks = b.networks_of(name).await.map_err(backend_error)?;
+    if observed.is_empty() && networks.is_empty() {
+        bail!(
+            "no fleet `{name}`: the controller at {} does not run it (or is not running) and              nothing on the Docker engine carries its labels; nothing was changed",
+            by.controller
+        );
+    }
+    for o in &observed {
+        b.remove(name, o).await.map_err(backend_error)?;
+    }
+    for n in &networks {
+        b.remove_owned_network(name, n)
+            .await
+            .map_err(backend_error)?;
+    }
+    println!(
+        "fleet `{name}`: removed {} simulator(s) and {} network(s)",
+        observed.len(),
+        networks.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn json_str<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
+    v.get(key).and_then(|x| x.as_str()).unwrap_or("?")
 }
 
 fn backend_error(e: BackendError) -> anyhow::Error {
@@ -395,28 +605,38 @@ async fn kube_apply(file: &std::path::Path, no_wait: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+async fn kube_client() -> Result<kube::Client> {
+    kube::Client::try_default()
+        .await
+        .context("cannot configure a Kubernetes client (KUBECONFIG, or in-cluster)")
+}
+
 async fn kube_status(file: &std::path::Path, output: &str) -> Result<ExitCode> {
     let (client, sf) = kube_target(file).await?;
-    let (ns, name) = (sf.metadata.namespace.clone(), sf.metadata.name.clone());
-    let Some(have) = k8s::get(client, &ns.unwrap_or_default(), &name.unwrap_or_default()).await?
-    else {
-        bail!(
-            "{} does not exist; `plcfleet apply {}` creates it",
-            what(&sf),
-            file.display()
-        );
+    let ns = sf.metadata.namespace.clone().unwrap_or_default();
+    let name = sf.metadata.name.clone().unwrap_or_default();
+    let how = format!("`plcfleet apply {}`", file.display());
+    kube_status_of(client, &ns, &name, output, &how).await
+}
+
+/// The status of SimulatorFleet `ns/name`; `how` says how to create it.
+async fn kube_status_of(
+    client: kube::Client,
+    ns: &str,
+    name: &str,
+    output: &str,
+    how: &str,
+) -> Result<ExitCode> {
+    let what = format!("SimulatorFleet {ns}/{name}");
+    let Some(have) = k8s::get(client, ns, name).await? else {
+        bail!("{what} does not exist; {how} creates it");
     };
     let st = have.status.clone().unwrap_or_default();
     match output {
         "json" => println!("{}", serde_json::to_string_pretty(&st)?),
         "yaml" => print!("{}", serde_yaml::to_string(&st)?),
         "table" => {
-            println!(
-                "{}: {} of {} simulators ready",
-                what(&sf),
-                st.ready,
-                st.desired
-            );
+            println!("{what}: {} of {} simulators ready", st.ready, st.desired);
             for c in &st.conditions {
                 println!(
                     "  {:<6} {:<6} {:<12} {}",
@@ -431,11 +651,16 @@ async fn kube_status(file: &std::path::Path, output: &str) -> Result<ExitCode> {
 
 async fn kube_delete(file: &std::path::Path) -> Result<ExitCode> {
     let (client, sf) = kube_target(file).await?;
-    let (ns, name) = (sf.metadata.namespace.clone(), sf.metadata.name.clone());
-    if k8s::delete(client, &ns.unwrap_or_default(), &name.unwrap_or_default()).await? {
-        println!("{} deleted; its pods follow (owner references)", what(&sf));
+    let ns = sf.metadata.namespace.clone().unwrap_or_default();
+    let name = sf.metadata.name.clone().unwrap_or_default();
+    kube_delete_of(client, &ns, &name).await
+}
+
+async fn kube_delete_of(client: kube::Client, ns: &str, name: &str) -> Result<ExitCode> {
+    if k8s::delete(client, ns, name).await? {
+        println!("SimulatorFleet {ns}/{name} deleted; its pods follow (owner references)");
     } else {
-        println!("{} did not exist", what(&sf));
+        println!("SimulatorFleet {ns}/{name} did not exist");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -468,15 +693,34 @@ fn print_status(st: &FleetStatus, output: &str) -> Result<()> {
         "json" => println!("{}", serde_json::to_string_pretty(st)?),
         "yaml" => print!("{}", serde_yaml::to_string(st)?),
         "table" => {
-            println!("{:<24} {:<16} {:<8} {:<8}", "NAME", "IP", "STATE", "HEALTH");
+            let rates = st.simulators.iter().any(|s| s.rate.is_some());
+            let dash = || "-".to_owned();
+            print!(
+                "{:<24} {:<16} {:<8} {:<8} {:>8} {:>10}",
+                "NAME", "IP", "STATE", "HEALTH", "UPTIME", "REQUESTS"
+            );
+            println!(
+                "{}",
+                if rates {
+                    format!(" {:>9}", "REQ/S")
+                } else {
+                    String::new()
+                }
+            );
             for s in &st.simulators {
-                println!(
-                    "{:<24} {:<16} {:<8} {:<8}",
+                print!(
+                    "{:<24} {:<16} {:<8} {:<8} {:>8} {:>10}",
                     s.name,
                     s.ip,
                     s.state,
-                    if s.healthy { "healthy" } else { "-" }
+                    if s.healthy { "healthy" } else { "-" },
+                    s.uptime.map_or_else(dash, api::duration),
+                    s.requests.map_or_else(dash, |r| r.to_string()),
                 );
+                if rates {
+                    print!(" {:>9}", s.rate.map_or_else(dash, |r| format!("{r:.1}")));
+                }
+                println!();
             }
             let healthy = st.simulators.iter().filter(|s| s.healthy).count();
             println!("{healthy} of {} healthy", st.simulators.len());
@@ -500,10 +744,13 @@ fn desired_status(f: &Fleet) -> FleetStatus {
                 state: "missing".into(),
                 healthy: false,
                 requests: None,
+                rate: None,
+                uptime: None,
                 web: s.web,
             })
             .collect(),
         uptime: 0.0,
+        at: None,
     }
 }
 
@@ -525,7 +772,7 @@ async fn up(
     let l = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} for the controller API"))?;
-    let backend = LocalBackend::new();
+    let backend = Timed::new(LocalBackend::new(), "local", shared.metrics.clone());
     let opts = a.options();
     let report = apply::apply(&backend, &f, &opts)
         .await
@@ -538,26 +785,20 @@ async fn up(
         eprintln!("plcfleet: {failure}");
     }
     let converged = std::time::Instant::now();
-    let refresh = |healthy: &dyn Fn(&str) -> bool| {
-        let servers = backend.servers(&f.name);
-        let mut st = desired_status(&f);
-        for s in &mut st.simulators {
-            if let Some((_, server)) = servers.iter().find(|(n, _)| *n == s.name) {
-                s.state = "running".into();
-                s.requests = Some(server.metrics().summary().cip_requests);
-                s.healthy = healthy(&s.name);
-            }
-        }
-        st.uptime = converged.elapsed().as_secs_f64();
-        st
+    let failed: Vec<String> = if opts.wait {
+        report.failures.clone()
+    } else {
+        // Not probed yet: nobody is known to be healthy.
+        f.simulators
+            .iter()
+            .map(|s| format!("{} ", s.name))
+            .collect()
     };
-    let healthy_names: std::collections::HashSet<String> =
-        if report.failures.is_empty() && opts.wait {
-            f.simulators.iter().map(|s| s.name.clone()).collect()
-        } else {
-            Default::default()
-        };
-    shared.update(refresh(&|n| healthy_names.contains(n)), f.simulators.len());
+    let observed = backend.list(&f.name).await.unwrap_or_default();
+    let mut st =
+        plcfleet::controller::status_of(&f, &observed, &failed, &backend.samples(&f).await);
+    st.uptime = converged.elapsed().as_secs_f64();
+    shared.update(st, f.simulators.len());
     if let Some(t) = &targets {
         api::write_targets(t, &shared.fleets())
             .with_context(|| format!("cannot write {}", t.display()))?;
@@ -579,7 +820,7 @@ async fn up(
             })
             .await;
     });
-    // Keep health and request counts current.
+    // Keep health, request counts and rates current.
     let (b2, f2, s2) = (backend.clone(), f.clone(), shared.clone());
     let watcher = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -593,26 +834,16 @@ async fn up(
                 ..ApplyOptions::default()
             };
             let _ = apply::wait_healthy(&f2.simulators, &quick, &mut failures).await;
-            let bad: std::collections::HashSet<String> = failures
-                .iter()
-                .filter_map(|m| m.split_once(' ').map(|(n, _)| n.to_owned()))
-                .collect();
-            let servers = b2.servers(&f2.name);
-            let mut st = desired_status(&f2);
-            for s in &mut st.simulators {
-                if let Some((_, server)) = servers.iter().find(|(n, _)| *n == s.name) {
-                    s.state = "running".into();
-                    s.requests = Some(server.metrics().summary().cip_requests);
-                    s.healthy = !bad.contains(&s.name);
-                }
-            }
+            let observed = b2.list(&f2.name).await.unwrap_or_default();
+            let samples = b2.samples(&f2).await;
+            let mut st = plcfleet::controller::status_of(&f2, &observed, &failures, &samples);
             st.uptime = converged.elapsed().as_secs_f64();
             s2.update(st, f2.simulators.len());
         }
     });
     let _ = server.await;
     watcher.abort();
-    backend.shutdown();
+    backend.inner().shutdown();
     eprintln!("plcfleet: stopped fleet `{}`", f.name);
     Ok(ExitCode::SUCCESS)
 }
@@ -630,7 +861,7 @@ async fn controller(
     if !(resync.is_finite() && (0.1..=3600.0).contains(&resync)) {
         bail!("--resync {resync}: 0.1 to 3600 seconds");
     }
-    let shared = api::Shared::new()?;
+    let shared = api::Shared::new()?.with_manifests(dir.to_owned());
     let l = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} for the controller API"))?;
@@ -646,7 +877,7 @@ async fn controller(
     let backend = LocalBackend::new();
     let mut local = plcfleet::controller::Controller::new(
         dir,
-        backend.clone(),
+        Timed::new(backend.clone(), "local", shared.metrics.clone()),
         BackendKind::Local,
         shared.clone(),
         opts.clone(),
@@ -655,7 +886,7 @@ async fn controller(
     let mut docker_loop = match DockerBackend::connect(None).await {
         Ok(d) => Some(plcfleet::controller::Controller::new(
             dir,
-            d,
+            Timed::new(d, "docker", shared.metrics.clone()),
             BackendKind::Docker,
             shared.clone(),
             opts,

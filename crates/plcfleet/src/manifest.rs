@@ -527,7 +527,8 @@ pub fn validate_spec(what: &str, name: &str, spec: &FleetSpec) -> Result<Fleet, 
     }
 }
 
-fn check_name(s: &str) -> Result<(), &'static str> {
+/// A fleet or simulator name: DNS-label-like, 1 to 53 characters.
+pub fn check_name(s: &str) -> Result<(), &'static str> {
     let ok_char = |ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-';
     if s.is_empty() || s.len() > 53 {
         Err("1 to 53 characters")

@@ -106,6 +106,29 @@ fn up_runs_the_quickstart_until_ctrl_c() {
     );
     let page = http_get("127.0.0.1:19177", "/");
     assert!(page.contains("100 of 100 simulators healthy"), "{page}");
+    // By name, through the running `up`: its table, with uptime and requests.
+    let (code, out, e) = run(&["status", "quickstart", "--controller", "127.0.0.1:19177"]);
+    assert_eq!(code, 0, "{e}");
+    let head = out.lines().next().unwrap();
+    assert!(
+        head.split_whitespace()
+            .eq(["NAME", "IP", "STATE", "HEALTH", "UPTIME", "REQUESTS"]),
+        "{out}"
+    );
+    assert!(out.ends_with("100 of 100 healthy\n"), "{out}");
+    let row = out.lines().find(|l| l.starts_with("plc-100 ")).unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cells[..4],
+        ["plc-100", "127.77.0.109", "running", "healthy"],
+        "{row}"
+    );
+    assert!(cells[4].ends_with('s'), "uptime {row}");
+    assert!(cells[5].parse::<u64>().is_ok(), "requests {row}");
+    // `up` has no manifests directory: deleting by name says how to stop it instead.
+    let (code, _, e) = run(&["delete", "quickstart", "--controller", "127.0.0.1:19177"]);
+    assert_eq!(code, 1);
+    assert!(e.contains("stop `plcfleet up`"), "{e}");
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -127,4 +150,69 @@ fn up_runs_the_quickstart_until_ctrl_c() {
     );
     // The addresses are free again.
     assert!(TcpStream::connect("127.77.0.10:44818").is_err());
+}
+
+#[test]
+fn fleets_by_name_through_the_controller() {
+    let dir = std::env::temp_dir().join(format!("plcfleet-cli-ctl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("named.yaml"),
+        "kind: Fleet\nmetadata: {name: named}\nspec:\n  backend: local\n  network: {subnet: 127.87.0.0/16}\n  defaults: {tags: {SCADA: DINT}, web: true}\n  simulators:\n    - name: n-{index}\n      replicas: 3\n      ipStart: 127.87.0.10\n",
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["controller", "--manifests"])
+        .arg(&dir)
+        .args(["--listen", "127.0.0.1:19178", "--resync", "0.5"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ctl = ["--controller", "127.0.0.1:19178"];
+    let t = Instant::now();
+    let out = loop {
+        let (code, out, _) = run(&[&["status", "named", "-o", "json"][..], &ctl].concat());
+        if code == 0 && out.matches("\"healthy\": true").count() == 3 {
+            break out;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "never healthy: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["simulators"][2]["ip"], "127.87.0.12");
+    assert!(v["simulators"][2]["uptime"].is_f64(), "{out}");
+    let (code, out, err) = run(&[&["delete", "named"][..], &ctl].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("named.yaml"), "{out}");
+    assert!(!dir.join("named.yaml").exists());
+    let t = Instant::now();
+    while TcpStream::connect("127.87.0.10:44818").is_ok() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the fleet outlived its manifest"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Gone from the controller; nothing of it anywhere else either.
+    let (code, _, err) = run(&[&["status", "named"][..], &ctl].concat());
+    assert_eq!(code, 1);
+    assert!(err.contains("named"), "{err}");
+    // Neither a file nor a name.
+    let (code, _, err) = run(&["status", "missing.yaml"]);
+    assert_eq!(
+        (code, err.trim()),
+        (1, "plcfleet: missing.yaml: no such manifest file")
+    );
+    let (code, _, err) = run(&["delete", "Not_A_Name"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("neither a manifest file nor a fleet name"),
+        "{err}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -102,3 +102,139 @@ async fn manifests_come_and_go_and_drift_is_repaired() {
     );
     backend.shutdown();
 }
+
+async fn http(
+    method: &str,
+    addr: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let (code, text) = plcfleet::scrape::http(method, addr, path, body)
+        .await
+        .unwrap();
+    (
+        code,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Poll `f` every 100 ms for up to `secs`.
+async fn eventually(secs: u64, mut f: impl AsyncFnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < until {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_applies_and_deletes_fleets_and_reports_what_simulators_say() {
+    use plcfleet::backend::Timed;
+    let dir = std::env::temp_dir().join(format!("plcfleet-api-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let shared = Shared::new().unwrap().with_manifests(dir.clone());
+    let local = LocalBackend::new();
+    let backend = Timed::new(local.clone(), "local", shared.metrics.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let router = plcfleet::api::router(shared.clone());
+    tokio::spawn(async move { axum::serve(l, router).await });
+    let mut c = Controller::new(
+        &dir,
+        backend,
+        BackendKind::Local,
+        shared.clone(),
+        ApplyOptions::default(),
+    );
+    // A resync far longer than the test: only the API's wake-up can reconcile in time.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(async move {
+        c.run(Duration::from_secs(600), None, async {
+            let _ = stop_rx.await;
+        })
+        .await;
+    });
+
+    // Refused before anything is written: a bad manifest (with where), a name mismatch.
+    let bad = "kind: Fleet\nmetadata: {name: gamma}\nspec:\n  backend: local\n  network: {subnet: 127.86.0.0/16}\n  defaults: {tags: {SCADA: \"DINT[10]\"}}\n  simulators:\n    - {name: a, ip: 127.86.0.10, bogus: 1}\n";
+    let (code, v) = http("PUT", &addr, "/api/fleets/gamma", Some(bad)).await;
+    assert_eq!(code, 422, "{v}");
+    assert_eq!(v["problems"][0]["line"], 8, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("bogus"), "{v}");
+    let good = "kind: Fleet\nmetadata: {name: gamma}\nspec:\n  backend: local\n  network: {subnet: 127.86.0.0/16}\n  defaults: {tags: {SCADA: \"DINT[10]\"}, web: true, identity: {serial: auto}}\n  simulators:\n    - name: s-{index}\n      replicas: 2\n      ipStart: 127.86.0.10\n";
+    let (code, v) = http("PUT", &addr, "/api/fleets/delta", Some(good)).await;
+    assert_eq!(code, 400, "{v}");
+    let (code, _) = http("PUT", &addr, "/api/fleets/..%2Fetc", Some(good)).await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "nothing written"
+    );
+
+    let (code, v) = http("PUT", &addr, "/api/fleets/gamma", Some(good)).await;
+    assert_eq!(code, 202, "{v}");
+    assert_eq!(v["simulators"], 2);
+    assert!(dir.join("gamma.yaml").is_file());
+    let ready = eventually(15, async || {
+        let (code, v) = http("GET", &addr, "/api/fleets/gamma", None).await;
+        code == 200
+            && v["simulators"]
+                .as_array()
+                .is_some_and(|s| s.len() == 2 && s.iter().all(|x| x["healthy"] == true))
+    })
+    .await;
+    assert!(ready, "gamma never came up through the API");
+    // What the simulators say of themselves: requests and uptime.
+    let (code, v) = http("GET", &addr, "/api/fleets/gamma/simulators/s-2", None).await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["ip"], "127.86.0.11");
+    assert!(v["requests"].is_u64(), "{v}");
+    assert!(
+        v["uptime"]
+            .as_f64()
+            .is_some_and(|u| (0.0..60.0).contains(&u)),
+        "{v}"
+    );
+    let (code, _) = http("GET", &addr, "/api/fleets/gamma/simulators/nope", None).await;
+    assert_eq!(code, 404);
+    let (code, v) = http("GET", &addr, "/api/health", None).await;
+    assert_eq!(
+        (code, v["simulators"].as_u64(), v["status"].as_str()),
+        (200, Some(2), Some("ok")),
+        "{v}"
+    );
+    let (_, m) = plcfleet::scrape::http("GET", &addr, "/metrics", None)
+        .await
+        .unwrap();
+    assert!(
+        m.contains(
+            "plcfleet_backend_call_duration_seconds_count{backend=\"local\",call=\"create\"} 2"
+        ),
+        "{m}"
+    );
+
+    // Deleting by name removes the manifest, and the controller the fleet.
+    let (code, v) = http("DELETE", &addr, "/api/fleets/gamma", None).await;
+    assert_eq!(code, 202, "{v}");
+    assert!(!dir.join("gamma.yaml").exists());
+    let gone = eventually(15, async || local.list("gamma").await.unwrap().is_empty()).await;
+    assert!(gone, "gamma's simulators outlived its manifest");
+    let (code, _) = http("DELETE", &addr, "/api/fleets/gamma", None).await;
+    assert_eq!(code, 404);
+    let _ = stop_tx.send(());
+    run.await.unwrap();
+    local.shutdown();
+
+    // Without a manifests directory (`plcfleet up`), the API cannot take manifests.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let router = plcfleet::api::router(Shared::new().unwrap());
+    tokio::spawn(async move { axum::serve(l, router).await });
+    let (code, v) = http("PUT", &addr, "/api/fleets/gamma", Some(good)).await;
+    assert_eq!(code, 405, "{v}");
+}

@@ -959,3 +959,82 @@ async fn a_rebuilt_image_recreates_its_simulators() {
     assert!(!r.plan.changes(), "{}", r.plan);
     apply::delete(&b, &f).await.unwrap();
 }
+
+/// `plcfleet status NAME` and `delete NAME` with no manifest and no controller: the
+/// engine's labels say what the fleet is.
+#[tokio::test]
+async fn a_fleet_by_name_is_shown_and_deleted_by_its_labels() {
+    let Some(b) = engine("by-name").await else {
+        return;
+    };
+    let image = image();
+    let u = unique();
+    let (name, net) = (format!("pfn-{u:08x}"), format!("pfn-{u:08x}-net"));
+    let x = free_subnet();
+    let _guard = Cleanup {
+        fleet: name.clone(),
+        containers: vec![],
+        networks: vec![net.clone()],
+    };
+    let sims = [
+        Sim {
+            name: "a",
+            host: 10,
+            tags: "T: INT",
+        },
+        Sim {
+            name: "b",
+            host: 11,
+            tags: "T: INT",
+        },
+    ];
+    let text = manifest_text(&name, &net, x, &image, &sims)
+        .replace("  defaults:\n", "  defaults:\n    web: true\n");
+    let f = fleet(&text);
+    let r = apply::apply(&b, &f, &opts()).await.unwrap();
+    assert_eq!(r.healthy, 2, "{:?}", r.failures);
+
+    let bin = env!("CARGO_BIN_EXE_plcfleet");
+    // Port 9 on loopback: no controller there, so the engine is asked.
+    let run = |args: &[&str]| {
+        let o = Command::new(bin)
+            .args(args)
+            .args(["--controller", "127.0.0.1:9"])
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&["status", &name, "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let s = v["simulators"].as_array().unwrap();
+    assert_eq!(s.len(), 2, "{out}");
+    assert_eq!(s[1]["ip"], format!("10.252.{x}.11"));
+    assert!(
+        s.iter()
+            .all(|s| s["healthy"] == true && s["state"] == "running"),
+        "{out}"
+    );
+    assert!(
+        s.iter()
+            .all(|s| s["requests"].is_u64() && s["uptime"].is_f64()),
+        "{out}"
+    );
+
+    let (code, out, err) = run(&["delete", &name]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        format!("fleet `{name}`: removed 2 simulator(s) and 1 network(s)")
+    );
+    assert!(containers(&name).is_empty());
+    assert!(!exists("network", &net));
+    let (code, _, err) = run(&["delete", &name]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("no fleet `{name}`")), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+}

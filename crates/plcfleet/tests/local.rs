@@ -35,6 +35,7 @@ fn plans_match_by_name_and_hash() {
         ip: None,
         spec_hash: hash,
         running,
+        started: None,
     };
     let h = |i: usize| f.simulators[i].spec_hash(&f.image);
     let observed = vec![
