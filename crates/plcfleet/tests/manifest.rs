@@ -200,7 +200,10 @@ fn kubernetes_services_and_multus_resolve_per_simulator() {
     assert_eq!(f.simulators[0].multus, None);
     // Defaults alone: a ClusterIP Service for every simulator.
     let b = f.simulators[2].service.as_ref().unwrap();
-    assert_eq!((b.type_, b.load_balancer_ip), (ServiceType::ClusterIP, None));
+    assert_eq!(
+        (b.type_, b.load_balancer_ip),
+        (ServiceType::ClusterIP, None)
+    );
     assert_eq!(
         f.simulators[2].multus,
         Some(Multus {
