@@ -6,14 +6,22 @@
 //!
 //! `plcfleet plan/apply/status/delete` on a `backend: kubernetes` manifest work on the
 //! resource ([`plan`], [`apply`], [`get`], [`delete`]); the in-cluster controller
-//! (`kube_controller`) turns it into pods.
+//! (`kube_controller`) turns it into pods. Replay files travel in a ConfigMap that
+//! `plcfleet apply` writes next to the resource ([`read_replay_files`],
+//! [`replay_config_map`], [`apply_replay`]); `apply` then waits ([`wait_ready`]).
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::ByteString;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::{Client, CustomResourceExt, ResourceExt as _};
+use kube::{Client, CustomResourceExt, Resource as _, ResourceExt as _};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::RawFleet;
+use crate::kube_controller::FLEET_LABEL;
+use crate::manifest::{Fleet, RawFleet};
 pub use crate::manifest::{FleetSpec, SimulatorFleet};
 
 /// What the controller last saw of a fleet.
@@ -135,5 +143,249 @@ pub async fn delete(client: Client, namespace: &str, name: &str) -> Result<bool,
         Ok(_) => Ok(true),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+/// Where a pod finds the fleet's replay files.
+pub const REPLAY_DIR: &str = "/replay";
+/// Most bytes of replay files one fleet may carry: a ConfigMap holds at most 1 MiB,
+/// metadata included.
+pub const REPLAY_MAX_BYTES: u64 = 900 * 1024;
+
+/// The ConfigMap holding a fleet's replay files.
+pub fn replay_config_map_name(fleet: &str) -> String {
+    format!("{fleet}-replay")
+}
+
+/// The ConfigMap key (and file name under [`REPLAY_DIR`]) of a replay file, from its
+/// path as the manifest writes it: what a key may not hold becomes `_`
+/// (`histories/boiler.hst` → `histories_boiler.hst`).
+pub fn replay_key(as_written: &str) -> String {
+    let key: String = as_written
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // At most 253 characters: keep the end, where the file name is.
+    let skip = key.chars().count().saturating_sub(253);
+    let key: String = key.chars().skip(skip).collect();
+    match key.as_str() {
+        "" | "." | ".." => format!("_{key}"),
+        _ => key,
+    }
+}
+
+/// Why a fleet's replay files cannot be carried to its pods.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("cannot read replay file {file}: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "replay file {file} is {size} bytes; a fleet's replay files travel in one ConfigMap, \
+         which takes at most {REPLAY_MAX_BYTES} bytes (900 KiB)"
+    )]
+    TooBig { file: String, size: u64 },
+    #[error(
+        "the fleet's replay files come to {total} bytes; they travel in one ConfigMap, \
+         which takes at most {REPLAY_MAX_BYTES} bytes (900 KiB)"
+    )]
+    TooMuch { total: u64 },
+    #[error("replay files `{a}` and `{b}` would both be `{key}` in the ConfigMap; rename one")]
+    SameKey { a: String, b: String, key: String },
+    #[error("ConfigMap {name} exists and is not this fleet's (no label {FLEET_LABEL}={fleet}); rename or remove it")]
+    NotOurs { name: String, fleet: String },
+    #[error("kubernetes api: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+/// Read every replay file of `fleet` (resolved against its manifest), by ConfigMap key.
+/// Done before anything is applied, so a missing or oversized file changes nothing.
+pub fn read_replay_files(fleet: &Fleet) -> Result<BTreeMap<String, Vec<u8>>, ReplayError> {
+    let mut files = BTreeMap::new();
+    let mut written: BTreeMap<String, String> = BTreeMap::new();
+    let mut total = 0u64;
+    for r in fleet.simulators.iter().filter_map(|s| s.replay.as_ref()) {
+        let key = replay_key(&r.as_written);
+        match written.get(&key) {
+            Some(a) if *a == r.as_written => continue,
+            Some(a) => {
+                return Err(ReplayError::SameKey {
+                    a: a.clone(),
+                    b: r.as_written.clone(),
+                    key,
+                })
+            }
+            None => {}
+        }
+        let file = r.file.display().to_string();
+        let read_err = |source| ReplayError::Read {
+            file: file.clone(),
+            source,
+        };
+        let size = std::fs::metadata(&r.file).map_err(read_err)?.len();
+        if size > REPLAY_MAX_BYTES {
+            return Err(ReplayError::TooBig { file, size });
+        }
+        let bytes = std::fs::read(&r.file).map_err(read_err)?;
+        total += bytes.len() as u64;
+        if total > REPLAY_MAX_BYTES {
+            return Err(ReplayError::TooMuch { total });
+        }
+        written.insert(key.clone(), r.as_written.clone());
+        files.insert(key, bytes);
+    }
+    Ok(files)
+}
+
+/// The replay ConfigMap of the applied resource `sf` (owned by it, so it goes with the
+/// fleet): text files as `data`, anything else as `binaryData`.
+pub fn replay_config_map(sf: &SimulatorFleet, files: &BTreeMap<String, Vec<u8>>) -> ConfigMap {
+    let mut data = BTreeMap::new();
+    let mut binary = BTreeMap::new();
+    for (key, bytes) in files {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => {
+                data.insert(key.clone(), text.to_owned());
+            }
+            Err(_) => {
+                binary.insert(key.clone(), ByteString(bytes.clone()));
+            }
+        }
+    }
+    let fleet = sf.name_any();
+    let mut cm = ConfigMap {
+        data: (!data.is_empty()).then_some(data),
+        binary_data: (!binary.is_empty()).then_some(binary),
+        // Pods read it; nobody edits it but `plcfleet apply`.
+        immutable: None,
+        ..ConfigMap::default()
+    };
+    cm.metadata.name = Some(replay_config_map_name(&fleet));
+    cm.metadata.namespace = sf.namespace();
+    cm.metadata.labels = Some(BTreeMap::from([
+        (FLEET_LABEL.to_owned(), fleet.clone()),
+        (
+            "app.kubernetes.io/name".to_owned(),
+            "plcfleet-replay".to_owned(),
+        ),
+        ("app.kubernetes.io/instance".to_owned(), fleet),
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            CLI_FIELD_MANAGER.to_owned(),
+        ),
+    ]));
+    cm.metadata.owner_references = sf.owner_ref(&()).map(|o| vec![o]);
+    cm
+}
+
+/// Server-side-apply the replay ConfigMap of the applied resource `sf`, or, when the
+/// fleet has no replay files, delete the one an earlier apply left. A ConfigMap of that
+/// name that is not the fleet's is refused, never overwritten.
+pub async fn apply_replay(
+    client: Client,
+    sf: &SimulatorFleet,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Result<(), ReplayError> {
+    let ns = sf.namespace().unwrap_or_else(|| "default".to_owned());
+    let fleet = sf.name_any();
+    let name = replay_config_map_name(&fleet);
+    let api: Api<ConfigMap> = Api::namespaced(client, &ns);
+    let have = api.get_opt(&name).await?;
+    if let Some(h) = &have {
+        if h.labels().get(FLEET_LABEL) != Some(&fleet) {
+            return Err(ReplayError::NotOurs { name, fleet });
+        }
+    }
+    if files.is_empty() {
+        if have.is_some() {
+            match api.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        return Ok(());
+    }
+    let mut cm = replay_config_map(sf, files);
+    cm.meta_mut().managed_fields = None;
+    let mut body = serde_json::to_value(&cm).map_err(kube::Error::SerdeError)?;
+    if let Some(o) = body.as_object_mut() {
+        o.insert("apiVersion".to_owned(), "v1".into());
+        o.insert("kind".to_owned(), "ConfigMap".into());
+    }
+    api.patch(
+        &name,
+        &PatchParams::apply(CLI_FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    Ok(())
+}
+
+/// How a wait for a fleet ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wait {
+    /// The controller saw the current spec, and every simulator is ready.
+    Ready(SimulatorFleetStatus),
+    /// The controller refused the current spec (its `Valid=False` message).
+    Invalid(String),
+    /// Time ran out; the last status seen, if any.
+    TimedOut(Option<SimulatorFleetStatus>),
+    /// The resource is gone.
+    Gone,
+}
+
+/// Poll the resource every `every` until the controller has seen its current spec
+/// (`status.observedGeneration >= metadata.generation`) and `ready == desired`, or it
+/// refuses that spec, or `timeout` passes. `progress` gets each status seen.
+pub async fn wait_ready(
+    client: Client,
+    namespace: &str,
+    name: &str,
+    timeout: Duration,
+    every: Duration,
+    mut progress: impl FnMut(&SimulatorFleetStatus),
+) -> Result<Wait, kube::Error> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let api = api(client, namespace);
+    let mut last = None;
+    loop {
+        let Ok(got) = tokio::time::timeout_at(deadline, api.get_opt(name)).await else {
+            return Ok(Wait::TimedOut(last));
+        };
+        let Some(sf) = got? else {
+            return Ok(Wait::Gone);
+        };
+        let generation = sf.metadata.generation.unwrap_or(0);
+        if let Some(st) = sf.status {
+            let current = st.observed_generation.is_some_and(|g| g >= generation);
+            if current {
+                if let Some(c) = st
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == "Valid" && c.status == "False")
+                {
+                    return Ok(Wait::Invalid(c.message.clone()));
+                }
+                if st.ready == st.desired && st.desired > 0 {
+                    return Ok(Wait::Ready(st));
+                }
+            }
+            progress(&st);
+            last = Some(st);
+        }
+        if tokio::time::Instant::now() + every >= deadline {
+            tokio::time::sleep_until(deadline).await;
+            return Ok(Wait::TimedOut(last));
+        }
+        tokio::time::sleep(every).await;
     }
 }

@@ -4,11 +4,17 @@
 //! deletes its pods (the API server's garbage collector; we make no call).
 //!
 //! One reconcile: validate the spec (invalid: an event and a `Valid=False` condition, and
-//! nothing else changes); list the fleet's pods; server-side-apply each missing pod;
-//! delete each pod whose simulator changed (it is re-created once gone, since a pod's
-//! command cannot change in place) or is no longer listed; patch the status when it
-//! changed. A simulator is ready when its pod is (a TCP check on 44818) and it answers
-//! ListIdentity as itself. Errors requeue with exponential backoff per fleet.
+//! nothing else changes); list the fleet's pods and Services; server-side-apply each
+//! missing pod; delete each pod whose simulator changed (it is re-created once gone,
+//! since a pod's command cannot change in place) or is no longer listed; server-side-apply
+//! each Service a simulator asks for that is missing or changed, and delete those no
+//! longer asked for; patch the status when it changed. A simulator is ready when its pod
+//! is (a TCP check on 44818) and it answers ListIdentity as itself (on its Multus address
+//! if it has one, else on the pod IP). Errors requeue with exponential backoff per fleet.
+//!
+//! Replay files reach pods in the fleet's ConfigMap (`<fleet>-replay`), which
+//! `plcfleet apply` writes, never the controller: a pod whose ConfigMap is missing waits
+//! in ContainerCreating until it appears.
 //!
 //! Architecture invariant: no leader election. One replica runs (the chart's Deployment
 //! uses the Recreate strategy).
@@ -21,7 +27,7 @@ use std::net::Ipv4Addr;
 
 use futures::future::BoxFuture;
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -30,7 +36,7 @@ use kube::{Client, Resource, ResourceExt as _};
 use serde_json::json;
 
 use crate::api::{FleetStatus, Shared, SimulatorStatus};
-use crate::k8s::{Condition, SimulatorFleet, SimulatorFleetStatus};
+use crate::k8s::{self, Condition, SimulatorFleet, SimulatorFleetStatus};
 use crate::manifest::{self, BackendKind, Fleet, Simulator};
 use crate::probe;
 
@@ -40,8 +46,13 @@ pub const FIELD_MANAGER: &str = "plcfleet";
 pub const FLEET_LABEL: &str = "plcfleet.io/fleet";
 /// Label on every pod: its simulator's name.
 pub const SIMULATOR_LABEL: &str = "plcfleet.io/simulator";
-/// Annotation on every pod: [`manifest::hash_command`] of its image and arguments.
+/// Annotation on every pod and Service: a hash of what we asked for (a pod's image,
+/// arguments and network; a Service's spec and annotations).
 pub const HASH_ANNOTATION: &str = "plcfleet.io/spec-hash";
+/// Multus' pod annotation: the secondary networks, with their static addresses.
+pub const MULTUS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/networks";
+/// The pod volume (and mount) of the fleet's replay ConfigMap.
+const REPLAY_VOLUME: &str = "replay";
 const MANAGED_BY: &str = "app.kubernetes.io/managed-by=plcfleet";
 
 /// Why a reconcile failed (it is retried with backoff).
@@ -175,23 +186,108 @@ pub fn validate(sf: &SimulatorFleet) -> Result<Fleet, String> {
             fleet.backend
         ));
     }
-    if let Some(s) = fleet.simulators.iter().find(|s| s.replay.is_some()) {
-        return Err(format!(
-            "simulator `{}`: replay files cannot reach a pod yet (remove `replay`)",
-            s.name
-        ));
-    }
     Ok(fleet)
 }
 
-/// A pod listens on every address: it has one of its own.
+/// A pod listens on every address: it has one of its own. Its replay file is where the
+/// fleet's replay ConfigMap is mounted.
 fn pod_args(sim: &Simulator) -> Vec<String> {
-    sim.args_on("0.0.0.0")
+    let mut in_pod = sim.clone();
+    if let Some(r) = &mut in_pod.replay {
+        r.file = std::path::Path::new(k8s::REPLAY_DIR).join(k8s::replay_key(&r.as_written));
+    }
+    in_pod.args_on("0.0.0.0")
 }
 
-/// The [`HASH_ANNOTATION`] of `sim`'s pod: a change means a new pod.
+/// The [`MULTUS_ANNOTATION`] of `sim`'s pod: its network, with the simulator's own
+/// address as a static IP.
+pub fn multus_annotation(sim: &Simulator) -> Option<String> {
+    let m = sim.multus.as_ref()?;
+    let mut net = serde_json::Map::new();
+    net.insert("name".to_owned(), json!(m.name));
+    if let Some(ns) = &m.namespace {
+        net.insert("namespace".to_owned(), json!(ns));
+    }
+    net.insert(
+        "ips".to_owned(),
+        json!([format!("{}/{}", sim.ip, m.prefix)]),
+    );
+    Some(serde_json::Value::Array(vec![serde_json::Value::Object(net)]).to_string())
+}
+
+/// The [`HASH_ANNOTATION`] of `sim`'s pod: a change means a new pod (Multus reads its
+/// annotation only when the pod starts). Without Multus it is the Docker backend's hash.
 pub fn pod_hash(fleet: &Fleet, sim: &Simulator) -> String {
-    manifest::hash_command(&fleet.image, &pod_args(sim))
+    let mut parts = pod_args(sim);
+    if let Some(m) = multus_annotation(sim) {
+        parts.push(format!("{MULTUS_ANNOTATION}={m}"));
+    }
+    manifest::hash_command(&fleet.image, &parts)
+}
+
+fn labels(fleet: &Fleet, sim: &Simulator) -> serde_json::Value {
+    json!({
+        "app.kubernetes.io/name": "plcfleet-simulator",
+        "app.kubernetes.io/instance": fleet.name,
+        "app.kubernetes.io/managed-by": "plcfleet",
+        FLEET_LABEL: fleet.name,
+        SIMULATOR_LABEL: sim.name,
+    })
+}
+
+/// The Service in front of `sim` of `sf`, if it asks for one: what we server-side-apply.
+/// Its selector is exactly that simulator's pod; port 44818 over TCP and UDP
+/// (ListIdentity), and 8080 with `web`.
+pub fn service_for(
+    sf: &SimulatorFleet,
+    fleet: &Fleet,
+    sim: &Simulator,
+) -> Option<serde_json::Value> {
+    let svc = sim.service.as_ref()?;
+    let mut ports = vec![
+        json!({"name": "enip", "port": 44818, "targetPort": 44818, "protocol": "TCP"}),
+        json!({"name": "enip-udp", "port": 44818, "targetPort": 44818, "protocol": "UDP"}),
+    ];
+    if sim.web {
+        ports.push(json!({"name": "web", "port": 8080, "targetPort": 8080, "protocol": "TCP"}));
+    }
+    let mut spec = serde_json::Map::new();
+    spec.insert("type".to_owned(), json!(svc.type_.to_string()));
+    spec.insert(
+        "selector".to_owned(),
+        json!({FLEET_LABEL: fleet.name, SIMULATOR_LABEL: sim.name}),
+    );
+    spec.insert("ports".to_owned(), json!(ports));
+    if let Some(ip) = svc.load_balancer_ip {
+        spec.insert("loadBalancerIP".to_owned(), json!(ip.to_string()));
+    }
+    let spec = serde_json::Value::Object(spec);
+    let mut annotations = svc.annotations.clone();
+    let hash = manifest::hash_command(
+        "Service",
+        &[spec.to_string(), json!(svc.annotations).to_string()],
+    );
+    annotations.insert(HASH_ANNOTATION.to_owned(), hash);
+    let owner = sf.controller_owner_ref(&());
+    Some(json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": pod_name(&fleet.name, &sim.name),
+            "namespace": sf.namespace(),
+            "labels": labels(fleet, sim),
+            "annotations": annotations,
+            "ownerReferences": owner.into_iter().collect::<Vec<_>>(),
+        },
+        "spec": spec,
+    }))
+}
+
+fn hash_of(v: &serde_json::Value) -> Option<&str> {
+    v.get("metadata")?
+        .get("annotations")?
+        .get(HASH_ANNOTATION)?
+        .as_str()
 }
 
 /// The pod that runs `sim` of `sf`: what we server-side-apply.
@@ -199,28 +295,44 @@ pub fn pod_for(sf: &SimulatorFleet, fleet: &Fleet, sim: &Simulator) -> serde_jso
     let args = pod_args(sim);
     let hash = pod_hash(fleet, sim);
     let owner = sf.controller_owner_ref(&());
-    let mut ports = vec![json!({"name": "enip", "containerPort": 44818, "protocol": "TCP"})];
+    let mut ports = vec![
+        json!({"name": "enip", "containerPort": 44818, "protocol": "TCP"}),
+        json!({"name": "enip-udp", "containerPort": 44818, "protocol": "UDP"}),
+    ];
     if sim.web {
         ports.push(json!({"name": "web", "containerPort": 8080, "protocol": "TCP"}));
     }
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(HASH_ANNOTATION.to_owned(), json!(hash));
+    if let Some(m) = multus_annotation(sim) {
+        annotations.insert(MULTUS_ANNOTATION.to_owned(), json!(m));
+    }
+    // The fleet's replay ConfigMap (`plcfleet apply` writes it): until it exists the
+    // kubelet keeps the pod in ContainerCreating and retries.
+    let (volumes, mounts) = if sim.replay.is_some() {
+        (
+            json!([{
+                "name": REPLAY_VOLUME,
+                "configMap": {"name": k8s::replay_config_map_name(&fleet.name)},
+            }]),
+            json!([{"name": REPLAY_VOLUME, "mountPath": k8s::REPLAY_DIR, "readOnly": true}]),
+        )
+    } else {
+        (json!([]), json!([]))
+    };
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
             "name": pod_name(&fleet.name, &sim.name),
             "namespace": sf.namespace(),
-            "labels": {
-                "app.kubernetes.io/name": "plcfleet-simulator",
-                "app.kubernetes.io/instance": fleet.name,
-                "app.kubernetes.io/managed-by": "plcfleet",
-                FLEET_LABEL: fleet.name,
-                SIMULATOR_LABEL: sim.name,
-            },
-            "annotations": { HASH_ANNOTATION: hash },
+            "labels": labels(fleet, sim),
+            "annotations": annotations,
             "ownerReferences": owner.into_iter().collect::<Vec<_>>(),
         },
         "spec": {
             "automountServiceAccountToken": false,
+            "volumes": volumes,
             "enableServiceLinks": false,
             "restartPolicy": "Always",
             "securityContext": {
@@ -234,6 +346,7 @@ pub fn pod_for(sf: &SimulatorFleet, fleet: &Fleet, sim: &Simulator) -> serde_jso
                 "image": fleet.image,
                 "args": args,
                 "ports": ports,
+                "volumeMounts": mounts,
                 "readinessProbe": {"tcpSocket": {"port": 44818}, "periodSeconds": 5},
                 "securityContext": {
                     "allowPrivilegeEscalation": false,
@@ -378,6 +491,14 @@ async fn reconcile_inner(sf: &SimulatorFleet, ctx: &Context) -> Result<Action, E
         .into_iter()
         .map(|p| (p.name_any(), p))
         .collect();
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
+    let mut have_services: BTreeMap<String, Service> = services
+        .list(&ListParams::default().labels(&format!("{FLEET_LABEL}={}", fleet.name)))
+        .await?
+        .items
+        .into_iter()
+        .map(|s| (s.name_any(), s))
+        .collect();
 
     let mut pending = false;
     let mut ready = 0u32;
@@ -399,11 +520,15 @@ async fn reconcile_inner(sf: &SimulatorFleet, ctx: &Context) -> Result<Action, E
                 ("stopped", false, String::new())
             }
             Some(p) => {
-                let ip = p
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.pod_ip.clone())
-                    .unwrap_or_default();
+                // On a Multus network the simulator's address is its manifest's.
+                let ip = if sim.multus.is_some() {
+                    sim.ip.to_string()
+                } else {
+                    p.status
+                        .as_ref()
+                        .and_then(|s| s.pod_ip.clone())
+                        .unwrap_or_default()
+                };
                 // Ready: the kubelet's TCP check passed, and the simulator answers
                 // ListIdentity as itself (probed below, all at once).
                 ("running", pod_ready(&p), ip)
@@ -430,6 +555,29 @@ async fn reconcile_inner(sf: &SimulatorFleet, ctx: &Context) -> Result<Action, E
             uptime: None,
             web: sim.web,
         });
+    }
+    // Services: applied when missing or changed (in place: a Service's spec can change).
+    for sim in &fleet.simulators {
+        let Some(want) = service_for(sf, &fleet, sim) else {
+            continue;
+        };
+        let name = pod_name(&fleet.name, &sim.name);
+        let current = have_services
+            .remove(&name)
+            .filter(|s| s.meta().deletion_timestamp.is_none());
+        let have_hash = current
+            .as_ref()
+            .and_then(|s| s.annotations().get(HASH_ANNOTATION).cloned());
+        if have_hash.as_deref() != hash_of(&want) {
+            tracing::info!(service = %name, "applying");
+            services
+                .patch(
+                    &name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&want),
+                )
+                .await?;
+        }
     }
     let to_probe: Vec<(Option<Ipv4Addr>, Simulator)> = fleet
         .simulators
@@ -467,6 +615,13 @@ async fn reconcile_inner(sf: &SimulatorFleet, ctx: &Context) -> Result<Action, E
         if p.meta().deletion_timestamp.is_none() {
             tracing::info!(pod = %name, "no longer listed: deleting");
             pods.delete(&name, &DeleteParams::default()).await?;
+        }
+    }
+    // Prune: Services no simulator asks for any more.
+    for (name, svc) in have_services {
+        if svc.meta().deletion_timestamp.is_none() {
+            tracing::info!(service = %name, "no longer wanted: deleting");
+            services.delete(&name, &DeleteParams::default()).await?;
         }
     }
 
@@ -533,16 +688,19 @@ pub fn error_policy(sf: Arc<SimulatorFleet>, err: &Error, ctx: Arc<Context>) -> 
     Action::requeue(backoff(*n))
 }
 
-/// Run the controller until a signal: watch every SimulatorFleet and the pods we own,
+/// Run the controller until a signal: watch every SimulatorFleet and the pods and
+/// Services we own,
 /// at most `concurrency` fleets reconciled at once. Fails first if SimulatorFleets cannot
 /// be listed (no CRD, no permission).
 pub async fn run(client: Client, shared: Shared, concurrency: u16) -> Result<(), kube::Error> {
     let fleets: Api<SimulatorFleet> = Api::all(client.clone());
     fleets.list(&ListParams::default().limit(1)).await?;
     let pods: Api<Pod> = Api::all(client.clone());
+    let services: Api<Service> = Api::all(client.clone());
     let ctx = Arc::new(Context::new(client, shared));
     Controller::new(fleets, watcher::Config::default())
         .owns(pods, watcher::Config::default().labels(MANAGED_BY))
+        .owns(services, watcher::Config::default().labels(MANAGED_BY))
         .with_config(Config::default().concurrency(concurrency.max(1)))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)

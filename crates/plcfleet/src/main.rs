@@ -271,7 +271,7 @@ async fn run(cmd: Cmd) -> Result<ExitCode> {
             let b = match f.backend {
                 BackendKind::Docker => docker(&f).await?,
                 BackendKind::Local => bail!(local_hint(&f, &file)),
-                BackendKind::Kubernetes => return kube_apply(&file, opts.no_wait).await,
+                BackendKind::Kubernetes => return kube_apply(&file, &f, &opts).await,
             };
             let r = apply::apply(&b, &f, &opts.options())
                 .await
@@ -588,21 +588,84 @@ async fn kube_plan(file: &std::path::Path) -> Result<ExitCode> {
     })
 }
 
-async fn kube_apply(file: &std::path::Path, no_wait: bool) -> Result<ExitCode> {
+async fn kube_apply(file: &std::path::Path, f: &Fleet, opts: &ApplyArgs) -> Result<ExitCode> {
+    // Read before anything changes: a missing or oversized replay file changes nothing.
+    let replay = k8s::read_replay_files(f)?;
     let (client, sf) = kube_target(file).await?;
-    k8s::apply(client, &sf).await?;
+    let applied = k8s::apply(client.clone(), &sf).await?;
     println!(
         "{} applied (server-side, field manager {}); the in-cluster controller runs its pods",
         what(&sf),
         k8s::CLI_FIELD_MANAGER
     );
-    if !no_wait {
+    k8s::apply_replay(client.clone(), &applied, &replay).await?;
+    if !replay.is_empty() {
         println!(
-            "not waiting: `plcfleet status {}` shows readiness",
-            file.display()
+            "ConfigMap {} applied: {} replay file(s)",
+            k8s::replay_config_map_name(&f.name),
+            replay.len()
         );
     }
-    Ok(ExitCode::SUCCESS)
+    if opts.no_wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (ns, name) = (sf.metadata.namespace.clone(), sf.metadata.name.clone());
+    let started = std::time::Instant::now();
+    let terminal = std::io::stderr().is_terminal();
+    let mut shown = None;
+    let outcome = k8s::wait_ready(
+        client,
+        &ns.unwrap_or_default(),
+        &name.unwrap_or_default(),
+        Duration::from_secs(opts.timeout),
+        Duration::from_secs(2),
+        |st| {
+            let now = (st.ready, st.desired);
+            if terminal {
+                eprint!("\r{} of {} simulators ready", now.0, now.1);
+            } else if shown != Some(now) {
+                eprintln!("{} of {} simulators ready", now.0, now.1);
+            }
+            shown = Some(now);
+        },
+    )
+    .await?;
+    if terminal && shown.is_some() {
+        eprintln!();
+    }
+    match outcome {
+        k8s::Wait::Ready(st) => {
+            println!(
+                "{} of {} simulators ready ({:.1}s)",
+                st.ready,
+                st.desired,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        k8s::Wait::Invalid(why) => {
+            eprintln!("plcfleet: the controller refused {}: {why}", what(&sf));
+            Ok(ExitCode::FAILURE)
+        }
+        k8s::Wait::TimedOut(st) => {
+            let st = st.unwrap_or_default();
+            eprintln!(
+                "plcfleet: {} of {} simulators ready after {}s (--timeout); `plcfleet status {}` \
+                 shows the conditions, `kubectl get pods -l {}={}` the pods",
+                st.ready,
+                st.desired,
+                opts.timeout,
+                file.display(),
+                plcfleet::kube_controller::FLEET_LABEL,
+                f.name
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        k8s::Wait::Gone => {
+            eprintln!("plcfleet: {} was deleted while waiting", what(&sf));
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 async fn kube_client() -> Result<kube::Client> {

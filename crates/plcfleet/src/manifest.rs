@@ -189,6 +189,60 @@ pub struct ReplaySpec {
     pub looped: Option<bool>,
 }
 
+/// The kind of a simulator's Kubernetes Service.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum ServiceType {
+    /// A stable in-cluster address and DNS name (`<fleet>-<simulator>`).
+    #[default]
+    ClusterIP,
+    /// An address outside the cluster, from the cluster's load balancer (MetalLB, a
+    /// cloud's); it must allow TCP and UDP on one Service (Kubernetes 1.26 and later).
+    LoadBalancer,
+}
+
+impl fmt::Display for ServiceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ClusterIP => "ClusterIP",
+            Self::LoadBalancer => "LoadBalancer",
+        })
+    }
+}
+
+/// A Kubernetes Service in front of one simulator (backend: kubernetes), named
+/// `<fleet>-<simulator>`: port 44818 over TCP and UDP (ListIdentity), and 8080 with `web`.
+/// In `defaults` it gives every simulator one; a simulator's own fields win
+/// (annotations merge by key).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServiceSpec {
+    /// `ClusterIP` (the default) or `LoadBalancer`.
+    #[serde(default, rename = "type")]
+    pub type_: Option<ServiceType>,
+    /// `LoadBalancer` only, one simulator only: the IPv4 address to ask for. Set as
+    /// `spec.loadBalancerIP` (deprecated upstream, but what MetalLB, kube-vip and most
+    /// clouds still honour); an implementation that wants an annotation instead (e.g.
+    /// `metallb.universe.tf/loadBalancerIPs`) gets it through `annotations`.
+    #[serde(default, rename = "loadBalancerIP")]
+    pub load_balancer_ip: Option<String>,
+    /// Put on the Service as they are (load-balancer pools, address sharing, ...).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// A Multus secondary network for the simulator's pod (backend: kubernetes), on which it
+/// gets its manifest `ip` (with the prefix of `spec.network.subnet`) as a static address:
+/// the pod's `k8s.v1.cni.cncf.io/networks` annotation. The NetworkAttachmentDefinition
+/// must use an IPAM that takes requested addresses (`static`, with
+/// `capabilities: {ips: true}`). Readiness is then probed on that address.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MultusSpec {
+    /// The NetworkAttachmentDefinition: `name` (in the fleet's namespace) or
+    /// `namespace/name`.
+    pub network: String,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SimulatorDefaults {
@@ -205,6 +259,12 @@ pub struct SimulatorDefaults {
     pub generators: IndexMap<String, String>,
     #[serde(default)]
     pub replay: Option<ReplaySpec>,
+    /// A Service per simulator (backend: kubernetes).
+    #[serde(default)]
+    pub service: Option<ServiceSpec>,
+    /// A Multus network with the simulator's own address (backend: kubernetes).
+    #[serde(default)]
+    pub multus: Option<MultusSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -230,6 +290,12 @@ pub struct SimulatorSpec {
     pub generators: IndexMap<String, String>,
     #[serde(default)]
     pub replay: Option<ReplaySpec>,
+    /// A Service for this simulator (backend: kubernetes).
+    #[serde(default)]
+    pub service: Option<ServiceSpec>,
+    /// A Multus network with this simulator's `ip` (backend: kubernetes).
+    #[serde(default)]
+    pub multus: Option<MultusSpec>,
 }
 
 /// An IPv4 subnet.
@@ -311,13 +377,38 @@ pub struct Simulator {
     /// `TAG=EXPR` generator bindings.
     pub generators: Vec<String>,
     pub replay: Option<Replay>,
+    /// Its Kubernetes Service, if it asks for one.
+    pub service: Option<Service>,
+    /// Its Multus network, if any (its address there is `ip`).
+    pub multus: Option<Multus>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Replay {
+    /// Resolved against the manifest's directory.
     pub file: PathBuf,
+    /// As the manifest writes it (what names it in a pod's ConfigMap).
+    pub as_written: String,
     pub speed: f64,
     pub looped: bool,
+}
+
+/// A validated [`ServiceSpec`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub type_: ServiceType,
+    pub load_balancer_ip: Option<Ipv4Addr>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// A validated [`MultusSpec`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Multus {
+    /// `None`: the pod's own namespace.
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The prefix length of `spec.network.subnet`.
+    pub prefix: u8,
 }
 
 impl Simulator {
@@ -427,18 +518,25 @@ impl fmt::Display for ManifestError {
 struct Checker<'a> {
     positions: &'a Positions,
     problems: Vec<Problem>,
+    /// Whether relative files (replay) must exist here: not for a resource in a cluster,
+    /// whose files travel in a ConfigMap.
+    check_files: bool,
 }
 
 impl Checker<'_> {
     fn add(&mut self, path: &str, message: impl Into<String>, hint: Option<&str>) {
         let (line, column) = self.positions.of(path).unwrap_or((1, 1));
-        self.problems.push(Problem {
+        let p = Problem {
             path: path.to_owned(),
             line,
             column,
             message: message.into(),
             hint: hint.map(str::to_owned),
-        });
+        };
+        // A problem in `defaults` is found once per simulator entry: say it once.
+        if !self.problems.contains(&p) {
+            self.problems.push(p);
+        }
     }
 }
 
@@ -490,6 +588,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Fleet, ManifestError> {
     let mut c = Checker {
         positions: &positions,
         problems: Vec::new(),
+        check_files: true,
     };
     let fleet = validate(&raw, path, &mut c);
     match fleet {
@@ -502,7 +601,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Fleet, ManifestError> {
 }
 
 /// Validate a fleet given as a name and a spec (a `SimulatorFleet` resource), with no
-/// file behind it: each problem names its path (`spec.simulators[1].ip`), and its line
+/// file behind it (so replay files are not looked for): each problem names its path (`spec.simulators[1].ip`), and its line
 /// and column are 1:1. `what` names the fleet in errors (`namespace/name`).
 pub fn validate_spec(what: &str, name: &str, spec: &FleetSpec) -> Result<Fleet, ManifestError> {
     let raw = RawFleet {
@@ -516,6 +615,7 @@ pub fn validate_spec(what: &str, name: &str, spec: &FleetSpec) -> Result<Fleet, 
     let mut c = Checker {
         positions: &positions,
         problems: Vec::new(),
+        check_files: false,
     };
     let fleet = validate(&raw, Path::new("."), &mut c);
     match fleet {
@@ -601,6 +701,7 @@ fn validate(raw: &RawFleet, source: &Path, c: &mut Checker<'_>) -> Option<Fleet>
     let mut sims: Vec<Simulator> = Vec::new();
     let mut names: HashMap<String, String> = HashMap::new();
     let mut ips: HashMap<Ipv4Addr, String> = HashMap::new();
+    let mut lb_ips: HashMap<Ipv4Addr, String> = HashMap::new();
     let base_dir = source.parent().unwrap_or(Path::new("."));
     for (n, s) in spec.simulators.iter().enumerate() {
         let at = format!("spec.simulators[{n}]");
@@ -724,7 +825,7 @@ fn validate(raw: &RawFleet, source: &Path, c: &mut Checker<'_>) -> Option<Fleet>
         let replay = match replay {
             Some(r) => {
                 let file = base_dir.join(&r.file);
-                if !file.is_file() {
+                if c.check_files && !file.is_file() {
                     c.add(
                         &format!("{at}.replay.file"),
                         format!("replay file `{}` not found", file.display()),
@@ -737,12 +838,29 @@ fn validate(raw: &RawFleet, source: &Path, c: &mut Checker<'_>) -> Option<Fleet>
                 }
                 Some(Replay {
                     file,
+                    as_written: r.file.clone(),
                     speed,
                     looped: r.looped.unwrap_or(false),
                 })
             }
             None => None,
         };
+        let service = validate_service(
+            backend,
+            defaults.service.as_ref(),
+            s.service.as_ref(),
+            &at,
+            replicas,
+            c,
+        );
+        let multus = validate_multus(
+            backend,
+            &network,
+            defaults.multus.as_ref(),
+            s.multus.as_ref(),
+            &at,
+            c,
+        );
         for i in 0..replicas {
             let sim_name = if s.replicas.is_some() {
                 match expand_name(&s.name, i + 1) {
@@ -820,6 +938,27 @@ fn validate(raw: &RawFleet, source: &Path, c: &mut Checker<'_>) -> Option<Fleet>
                 );
                 break;
             }
+            if service.is_some() {
+                let svc = format!("{name}-{sim_name}");
+                if svc.len() > 63 || !svc.starts_with(|ch: char| ch.is_ascii_lowercase()) {
+                    c.add(
+                        &format!("{at}.service"),
+                        format!("the Service name `{svc}` is not a DNS label (a letter first, at most 63 characters)"),
+                        Some("shorten the fleet or simulator name; a fleet name must start with a letter"),
+                    );
+                    break;
+                }
+            }
+            if let Some(lb) = service.as_ref().and_then(|v| v.load_balancer_ip) {
+                if let Some(other) = lb_ips.insert(lb, sim_name.clone()) {
+                    c.add(
+                        &format!("{at}.service.loadBalancerIP"),
+                        format!("{sim_name}: loadBalancerIP {lb} is already `{other}`'s"),
+                        Some("every Service needs its own address"),
+                    );
+                    break;
+                }
+            }
             let mut identity = identity_spec.clone();
             if identity.get("serial").map(String::as_str) == Some("auto") {
                 // Unique per simulator and stable across applies: from the address.
@@ -833,6 +972,8 @@ fn validate(raw: &RawFleet, source: &Path, c: &mut Checker<'_>) -> Option<Fleet>
                 web,
                 generators: gen_specs.clone(),
                 replay: replay.clone(),
+                service: service.clone(),
+                multus: multus.clone(),
             });
         }
         check_identity(&identity_spec, &format!("{at}.identity"), c);
@@ -880,6 +1021,136 @@ fn validate(raw: &RawFleet, source: &Path, c: &mut Checker<'_>) -> Option<Fleet>
         simulators: sims,
         docker_host: spec.docker_host.clone(),
         source: source.to_owned(),
+    })
+}
+
+/// The Service an entry asks for: its own fields over the defaults'.
+fn validate_service(
+    backend: BackendKind,
+    defaults: Option<&ServiceSpec>,
+    own: Option<&ServiceSpec>,
+    at: &str,
+    replicas: u32,
+    c: &mut Checker<'_>,
+) -> Option<Service> {
+    let (merged, path) = match (defaults, own) {
+        (None, None) => return None,
+        (_, Some(_)) => (
+            ServiceSpec {
+                type_: own.and_then(|o| o.type_).or(defaults.and_then(|d| d.type_)),
+                load_balancer_ip: own.and_then(|o| o.load_balancer_ip.clone()),
+                annotations: defaults
+                    .iter()
+                    .chain(own.iter())
+                    .flat_map(|s| s.annotations.clone())
+                    .collect(),
+            },
+            format!("{at}.service"),
+        ),
+        (Some(d), None) => (d.clone(), "spec.defaults.service".to_owned()),
+    };
+    if backend != BackendKind::Kubernetes {
+        c.add(
+            &path,
+            format!("`service` is for the kubernetes backend, not {backend}"),
+            Some("remove it, or write `backend: kubernetes`"),
+        );
+        return None;
+    }
+    let type_ = merged.type_.unwrap_or_default();
+    let load_balancer_ip = match merged.load_balancer_ip.as_deref() {
+        None => None,
+        Some(_) if own.is_none() => {
+            c.add(
+                "spec.defaults.service.loadBalancerIP",
+                "a loadBalancerIP in defaults would give every simulator the same address",
+                Some("set it on each simulator's own `service`"),
+            );
+            return None;
+        }
+        Some(text) => {
+            let at_ip = format!("{path}.loadBalancerIP");
+            let Ok(ip) = text.trim().parse::<Ipv4Addr>() else {
+                c.add(
+                    &at_ip,
+                    format!("`{text}` is not an IPv4 address"),
+                    Some("e.g. loadBalancerIP: 192.168.50.10"),
+                );
+                return None;
+            };
+            if type_ != ServiceType::LoadBalancer {
+                c.add(
+                    &at_ip,
+                    format!("loadBalancerIP needs `type: LoadBalancer`, not {type_}"),
+                    Some("add type: LoadBalancer, or remove loadBalancerIP"),
+                );
+                return None;
+            }
+            if replicas > 1 {
+                c.add(
+                    &at_ip,
+                    format!("one loadBalancerIP for {replicas} replicas"),
+                    Some("give each simulator its own entry, or leave loadBalancerIP out and let the load balancer pick"),
+                );
+                return None;
+            }
+            Some(ip)
+        }
+    };
+    Some(Service {
+        type_,
+        load_balancer_ip,
+        annotations: merged.annotations,
+    })
+}
+
+/// The Multus network an entry asks for (its own, else the defaults').
+fn validate_multus(
+    backend: BackendKind,
+    network: &Network,
+    defaults: Option<&MultusSpec>,
+    own: Option<&MultusSpec>,
+    at: &str,
+    c: &mut Checker<'_>,
+) -> Option<Multus> {
+    let (spec, path) = match (own, defaults) {
+        (Some(o), _) => (o, format!("{at}.multus")),
+        (None, Some(d)) => (d, "spec.defaults.multus".to_owned()),
+        (None, None) => return None,
+    };
+    if backend != BackendKind::Kubernetes {
+        c.add(
+            &path,
+            format!("`multus` is for the kubernetes backend, not {backend}"),
+            Some("remove it, or write `backend: kubernetes`"),
+        );
+        return None;
+    }
+    let (namespace, name) = match spec.network.split_once('/') {
+        Some((ns, name)) => (Some(ns), name),
+        None => (None, spec.network.as_str()),
+    };
+    let label = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 63
+            && s.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+            && !s.starts_with('-')
+            && !s.ends_with('-')
+    };
+    let subdomain = |s: &str| s.len() <= 253 && s.split('.').all(label);
+    if !namespace.is_none_or(label) || !subdomain(name) {
+        c.add(
+            &format!("{path}.network"),
+            format!("`{}` is not `name` or `namespace/name` of a NetworkAttachmentDefinition", spec.network),
+            Some("lower-case letters, digits, `-` (and `.` in the name), e.g. network: ot/plant-floor"),
+        );
+        return None;
+    }
+    Some(Multus {
+        namespace: namespace.map(str::to_owned),
+        name: name.to_owned(),
+        prefix: network.subnet.prefix,
     })
 }
 

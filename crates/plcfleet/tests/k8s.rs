@@ -136,8 +136,14 @@ fn helm_chart_lints_renders_and_every_manifest_validates() {
         let f = scratch.join(format!("pod-{}.yaml", sim.name));
         std::fs::write(&f, serde_yaml::to_string(&pod).unwrap()).unwrap();
         pods.push(f);
+        if let Some(svc) = plcfleet::kube_controller::service_for(&sf, &fleet, sim) {
+            let f = scratch.join(format!("service-{}.yaml", sim.name));
+            std::fs::write(&f, serde_yaml::to_string(&svc).unwrap()).unwrap();
+            pods.push(f);
+        }
     }
-    assert_eq!(pods.len(), 4);
+    // Four pods, and the Service each simulator of the example asks for.
+    assert_eq!(pods.len(), 8);
     let out = Command::new(py)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/k8s_check.py"))
         .arg(root())
@@ -156,6 +162,7 @@ fn helm_chart_lints_renders_and_every_manifest_validates() {
         "{stdout}"
     );
     assert!(stdout.contains("pod-line-003.yaml passed"), "{stdout}");
+    assert!(stdout.contains("service-boiler-1.yaml passed"), "{stdout}");
     // The chart's command line is one the binary accepts: with no cluster to reach it
     // gets as far as the client configuration (or the listen address), never a usage
     // error (exit 2).

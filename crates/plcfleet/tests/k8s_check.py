@@ -107,6 +107,19 @@ for label, docs in renders.items():
         for rule in role["rules"]:
             if "*" in rule["verbs"] or "*" in rule["resources"]:
                 fail(f"{label}: ClusterRole has a wildcard rule: {rule}")
+        # Exactly what kube_controller does, and nothing more.
+        granted = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"]
+                   for r in rule["resources"] for v in rule["verbs"]}
+        owned = {("", r, v) for r in ("pods", "services")
+                 for v in ("list", "watch", "create", "patch", "delete")}
+        wanted = owned | {("plcfleet.io", "simulatorfleets", "list"),
+                          ("plcfleet.io", "simulatorfleets", "watch"),
+                          ("plcfleet.io", "simulatorfleets/status", "patch"),
+                          ("events.k8s.io", "events", "create"),
+                          ("events.k8s.io", "events", "patch")}
+        if granted != wanted:
+            fail(f"{label}: ClusterRole grants {sorted(granted - wanted)} beyond what the "
+                 f"controller does, and lacks {sorted(wanted - granted)}")
 # The controller's command line, for tests/k8s.rs to hand to the real CLI parser.
 for label, docs in renders.items():
     (dep,) = kinds(docs, "Deployment")

@@ -106,7 +106,7 @@ fn bad_manifests_say_where_and_what_to_do() {
     let cases = [
         (
             format!("{HEAD}    - {{name: a, ip: 10.9.0.5, colour: red}}\n"),
-            "fleet.yaml:8:31: spec.simulators[0]: unknown field `colour`, expected one of `name`, `ip`, `replicas`, `ipStart`, `tags`, `identity`, `web`, `generators`, `replay`\n  hint: run `plcfleet schema` for every field a manifest may have",
+            "fleet.yaml:8:31: spec.simulators[0]: unknown field `colour`, expected one of `name`, `ip`, `replicas`, `ipStart`, `tags`, `identity`, `web`, `generators`, `replay`, `service`, `multus`\n  hint: run `plcfleet schema` for every field a manifest may have",
         ),
         (
             format!("{HEAD}    - {{name: a, ip: 10.9.0.5}}\n    - {{name: a, ip: 10.9.0.6}}\n"),
@@ -179,6 +179,98 @@ fn bad_manifests_say_where_and_what_to_do() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+const K8S: &str = "kind: Fleet\nmetadata: {name: f}\nspec:\n  backend: kubernetes\n  network: {subnet: 10.9.0.0/16}\n  defaults: {tags: {SCADA: DINT}}\n  simulators:\n";
+
+#[test]
+fn kubernetes_services_and_multus_resolve_per_simulator() {
+    use manifest::{Multus, ServiceType};
+    let yaml = format!(
+        "{}    - {{name: a, ip: 10.9.0.5, service: {{type: LoadBalancer, loadBalancerIP: 192.168.50.10, annotations: {{x: y}}}}}}\n    - {{name: \"b-{{index}}\", replicas: 2, ipStart: 10.9.1.1, multus: {{network: ot/floor}}}}\n",
+        K8S.replace(
+            "defaults: {tags: {SCADA: DINT}}",
+            "defaults: {tags: {SCADA: DINT}, service: {annotations: {pool: plc}}}"
+        )
+    );
+    let f = manifest::parse(Path::new("fleet.yaml"), &yaml).unwrap();
+    let a = f.simulators[0].service.as_ref().unwrap();
+    assert_eq!(a.type_, ServiceType::LoadBalancer);
+    assert_eq!(a.load_balancer_ip, Some(Ipv4Addr::new(192, 168, 50, 10)));
+    // Annotations merge by key: the defaults' and the simulator's own.
+    assert_eq!(a.annotations.len(), 2);
+    assert_eq!(f.simulators[0].multus, None);
+    // Defaults alone: a ClusterIP Service for every simulator.
+    let b = f.simulators[2].service.as_ref().unwrap();
+    assert_eq!(
+        (b.type_, b.load_balancer_ip),
+        (ServiceType::ClusterIP, None)
+    );
+    assert_eq!(
+        f.simulators[2].multus,
+        Some(Multus {
+            namespace: Some("ot".into()),
+            name: "floor".into(),
+            prefix: 16
+        })
+    );
+}
+
+#[test]
+fn bad_service_and_multus_fields_say_where_and_what_to_do() {
+    let cases = [
+        (
+            format!("{HEAD}    - {{name: a, ip: 10.9.0.5, service: {{type: ClusterIP}}}}\n"),
+            "fleet.yaml:8:31: `service` is for the kubernetes backend, not docker\n  hint: remove it, or write `backend: kubernetes`",
+        ),
+        (
+            HEAD.replace("defaults: {tags: {SCADA: DINT}}", "defaults: {tags: {SCADA: DINT}, multus: {network: floor}}")
+                + "    - {name: a, ip: 10.9.0.5}\n    - {name: b, ip: 10.9.0.6}\n",
+            "fleet.yaml:6:35: `multus` is for the kubernetes backend, not docker\n  hint: remove it, or write `backend: kubernetes`",
+        ),
+        (
+            format!("{K8S}    - name: a\n      ip: 10.9.0.5\n      service: {{type: LoadBalancer, loadBalancerIP: 10.9.0.300}}\n"),
+            "fleet.yaml:10:37: `10.9.0.300` is not an IPv4 address\n  hint: e.g. loadBalancerIP: 192.168.50.10",
+        ),
+        (
+            format!("{K8S}    - name: a\n      ip: 10.9.0.5\n      service: {{loadBalancerIP: 10.1.0.9}}\n"),
+            "fleet.yaml:10:17: loadBalancerIP needs `type: LoadBalancer`, not ClusterIP\n  hint: add type: LoadBalancer, or remove loadBalancerIP",
+        ),
+        (
+            format!("{K8S}    - name: a-{{index}}\n      replicas: 2\n      ipStart: 10.9.0.5\n      service: {{type: LoadBalancer, loadBalancerIP: 10.1.0.9}}\n"),
+            "fleet.yaml:11:37: one loadBalancerIP for 2 replicas\n  hint: give each simulator its own entry, or leave loadBalancerIP out and let the load balancer pick",
+        ),
+        (
+            format!("{K8S}    - {{name: a, ip: 10.9.0.5, service: {{type: LoadBalancer, loadBalancerIP: 10.1.0.9}}}}\n    - {{name: b, ip: 10.9.0.6, service: {{type: LoadBalancer, loadBalancerIP: 10.1.0.9}}}}\n"),
+            "fleet.yaml:9:61: b: loadBalancerIP 10.1.0.9 is already `a`'s\n  hint: every Service needs its own address",
+        ),
+        (
+            K8S.replace("defaults: {tags: {SCADA: DINT}}", "defaults: {tags: {SCADA: DINT}, service: {type: LoadBalancer, loadBalancerIP: 10.1.0.9}}")
+                + "    - {name: a, ip: 10.9.0.5}\n",
+            "fleet.yaml:6:65: a loadBalancerIP in defaults would give every simulator the same address\n  hint: set it on each simulator's own `service`",
+        ),
+        (
+            format!("{K8S}    - name: a\n      ip: 10.9.0.5\n      multus: {{network: OT/floor_1}}\n"),
+            "fleet.yaml:10:16: `OT/floor_1` is not `name` or `namespace/name` of a NetworkAttachmentDefinition\n  hint: lower-case letters, digits, `-` (and `.` in the name), e.g. network: ot/plant-floor",
+        ),
+        (
+            K8S.replace("name: f}", "name: 9f}")
+                + "    - {name: a, ip: 10.9.0.5, service: {}}\n",
+            "fleet.yaml:8:31: the Service name `9f-a` is not a DNS label (a letter first, at most 63 characters)\n  hint: shorten the fleet or simulator name; a fleet name must start with a letter",
+        ),
+        (
+            format!("{K8S}    - {{name: a, ip: 10.9.0.5, service: {{type: NodePort}}}}\n"),
+            "fleet.yaml:8:47: spec.simulators[0].service.type: unknown variant `NodePort`, expected `ClusterIP` or `LoadBalancer`",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (yaml, want) in &cases {
+        let got = errors(yaml);
+        if &got != want {
+            wrong.push(format!("--- {yaml}\n got: {got:?}\nwant: {want:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 #[test]
 fn the_schema_names_every_field() {
     let s = manifest::schema();
@@ -189,6 +281,8 @@ fn the_schema_names_every_field() {
         "productName",
         "subnet",
         "parent",
+        "loadBalancerIP",
+        "multus",
     ] {
         assert!(s.contains(field), "{field}");
     }
