@@ -18,6 +18,7 @@ pub mod apply;
 pub mod backend;
 pub mod controller;
 pub mod docker;
+pub mod engines;
 pub mod k8s;
 pub mod kube_controller;
 pub mod local;

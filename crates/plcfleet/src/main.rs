@@ -11,6 +11,7 @@ use plcfleet::api::{self, FleetStatus, SimulatorStatus};
 use plcfleet::apply::{self, ApplyOptions};
 use plcfleet::backend::{Backend as _, BackendError, Timed};
 use plcfleet::docker::DockerBackend;
+use plcfleet::engines::Engines;
 use plcfleet::k8s::{self, SimulatorFleet};
 use plcfleet::local::LocalBackend;
 use plcfleet::manifest::{self, BackendKind, Fleet};
@@ -945,23 +946,15 @@ async fn controller(
         shared.clone(),
         opts.clone(),
     );
-    // Docker fleets too, when an engine answers; local ones run in this process.
-    let mut docker_loop = match DockerBackend::connect(None).await {
-        Ok(d) => Some(plcfleet::controller::Controller::new(
-            dir,
-            Timed::new(d, "docker", shared.metrics.clone()),
-            BackendKind::Docker,
-            shared.clone(),
-            opts,
-        )),
-        Err(e) => {
-            eprintln!(
-                "plcfleet: docker fleets will not be reconciled: {}",
-                backend_error(e)
-            );
-            None
-        }
-    };
+    // Docker fleets too, each on its own engine (spec.dockerHost, else DOCKER_HOST, else
+    // the local one), connected when a fleet first needs it; local ones run in this process.
+    let mut docker_loop = plcfleet::controller::Controller::new(
+        dir,
+        Timed::new(Engines::new(), "docker", shared.metrics.clone()),
+        BackendKind::Docker,
+        shared.clone(),
+        opts,
+    );
     eprintln!(
         "plcfleet: controller reconciling {} every {resync}s; API on http://{addr}/ (Ctrl-C stops)",
         dir.display()
@@ -970,13 +963,10 @@ async fn controller(
     let stop = || async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let local_run = local.run(every, targets.clone(), stop());
-    match &mut docker_loop {
-        Some(d) => {
-            tokio::join!(local_run, d.run(every, targets, stop()));
-        }
-        None => local_run.await,
-    }
+    tokio::join!(
+        local.run(every, targets.clone(), stop()),
+        docker_loop.run(every, targets, stop())
+    );
     web.abort();
     backend.shutdown();
     eprintln!("plcfleet: controller stopped");

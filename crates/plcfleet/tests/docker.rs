@@ -1038,3 +1038,111 @@ async fn a_fleet_by_name_is_shown_and_deleted_by_its_labels() {
     assert!(err.contains(&format!("no fleet `{name}`")), "{err}");
     assert!(err.contains("nothing was changed"), "{err}");
 }
+
+/// A TCP front for the local engine's socket, so the same engine is also "another host"
+/// (`tcp://127.0.0.1:PORT`); counts the connections made through it.
+async fn engine_over_tcp() -> (String, std::sync::Arc<AtomicU32>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(AtomicU32::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = l.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut unix) = tokio::net::UnixStream::connect("/var/run/docker.sock").await
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+                }
+            });
+        }
+    });
+    (format!("tcp://127.0.0.1:{port}"), seen)
+}
+
+/// One controller, fleets on several engines: each goes to its own `dockerHost`, and an
+/// unreachable one fails only its own fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_controller_drives_fleets_on_several_engines() {
+    use plcfleet::backend::Timed;
+    use plcfleet::controller::Controller;
+    use plcfleet::engines::Engines;
+    use plcfleet::manifest::BackendKind;
+    if engine("several engines").await.is_none() {
+        return;
+    }
+    let image = image();
+    let u = unique();
+    let names: Vec<String> = ["tcp", "default", "down"]
+        .iter()
+        .map(|k| format!("pfe-{u:08x}-{k}"))
+        .collect();
+    let _guards: Vec<Cleanup> = names
+        .iter()
+        .map(|n| Cleanup {
+            fleet: n.clone(),
+            containers: vec![],
+            networks: vec![format!("{n}-net")],
+        })
+        .collect();
+    let (remote, through) = engine_over_tcp().await;
+    let dir = tempdir("engines");
+    let hosts = [Some(remote.as_str()), None, Some("tcp://127.0.0.1:9")];
+    for (n, host) in names.iter().zip(hosts) {
+        let x = free_subnet();
+        let sims = [Sim {
+            name: "a",
+            host: 10,
+            tags: "T: INT",
+        }];
+        let mut text = manifest_text(n, &format!("{n}-net"), x, &image, &sims);
+        if let Some(h) = host {
+            text = text.replace(
+                "  backend: docker\n",
+                &format!("  backend: docker\n  dockerHost: \"{h}\"\n"),
+            );
+        }
+        std::fs::write(dir.join(format!("{n}.yaml")), text).unwrap();
+    }
+    let shared = plcfleet::api::Shared::new().unwrap();
+    let engines = Engines::new();
+    let mut c = Controller::new(
+        &dir,
+        Timed::new(engines.clone(), "docker", shared.metrics.clone()),
+        BackendKind::Docker,
+        shared.clone(),
+        opts(),
+    );
+    let mut two = names[..2].to_vec();
+    two.sort();
+    let pass = c.reconcile().await;
+    assert_eq!(pass.applied, two, "{pass:?}");
+    assert!(
+        through.load(Ordering::SeqCst) > 0,
+        "the tcp fleet did not go through its host"
+    );
+    for n in &names[..2] {
+        assert_eq!(containers(n).len(), 1, "{n}");
+    }
+    assert!(containers(&names[2]).is_empty());
+    let mut want = vec![remote.clone(), plcfleet::docker::default_host()];
+    want.sort();
+    assert_eq!(engines.hosts().await, want);
+    let m = shared.metrics.render();
+    assert!(
+        m.contains("plcfleet_reconcile_errors_total{kind=\"unavailable\"} 1"),
+        "{m}"
+    );
+    // Removing the files removes each fleet from its own engine.
+    for n in &names {
+        std::fs::remove_file(dir.join(format!("{n}.yaml"))).unwrap();
+    }
+    let pass = c.reconcile().await;
+    let mut deleted = pass.deleted.clone();
+    deleted.sort();
+    assert_eq!(deleted, two, "{pass:?}");
+    for n in &names[..2] {
+        assert!(containers(n).is_empty(), "{n}");
+        assert!(!exists("network", &format!("{n}-net")));
+    }
+}
