@@ -14,11 +14,19 @@
 //! gzipped to `FILE.1.gz` (older ones shift to `.2.gz`, …) and a fresh file is started.
 //! Records pass to the writer thread through a bounded queue, and a full queue makes the
 //! server wait rather than drop a record: nothing recorded is lost.
+//!
+//! A file that cannot be written (a full disk) never ends the recording and never loses a
+//! record silently: the batch that failed is cut off the file again (so it only ever
+//! holds whole lines), its records are counted as lost ([`HistoryStats`], and
+//! `enip_history_records_lost_total` on /metrics), the failure is logged when it starts,
+//! and when writing works again the file itself gets a `#` line saying how many records
+//! were lost and why.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -355,11 +363,47 @@ enum Msg {
     Flush(SyncSender<()>),
 }
 
+/// What the writer did: records on disk, records lost (with an error logged), failures.
+/// The counters are Prometheus ones, so a server can register them on its /metrics.
+#[derive(Debug, Clone)]
+pub struct HistoryStats {
+    pub written: prometheus::IntCounter,
+    pub lost: prometheus::IntCounter,
+    pub errors: prometheus::IntCounter,
+}
+
+impl HistoryStats {
+    pub fn new() -> prometheus::Result<Self> {
+        Ok(Self {
+            written: prometheus::IntCounter::new(
+                "enip_history_records_total",
+                "Tag reads and writes written to the --history file",
+            )?,
+            lost: prometheus::IntCounter::new(
+                "enip_history_records_lost_total",
+                "History records that could not be written (each loss is logged)",
+            )?,
+            errors: prometheus::IntCounter::new(
+                "enip_history_write_errors_total",
+                "Failed writes (or rotations) of the --history file",
+            )?,
+        })
+    }
+
+    /// Put the counters on `registry` (e.g. the server's /metrics).
+    pub fn register(&self, registry: &prometheus::Registry) -> prometheus::Result<()> {
+        registry.register(Box::new(self.written.clone()))?;
+        registry.register(Box::new(self.lost.clone()))?;
+        registry.register(Box::new(self.errors.clone()))
+    }
+}
+
 /// The history file's writer: a thread fed through a bounded queue.
 #[derive(Debug)]
 pub struct HistoryWriter {
     tx: Option<SyncSender<Msg>>,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<HistoryStats>,
 }
 
 impl std::fmt::Debug for Msg {
@@ -371,13 +415,29 @@ impl std::fmt::Debug for Msg {
 impl HistoryWriter {
     /// Open (append to) `path`; the header comment is written at once.
     pub fn open(path: &Path, rotation: Rotation, now_us: u64) -> io::Result<Self> {
-        let mut file = Sink::open(path, rotation)?;
-        file.write_line(&format!(
-            "# {}: enip-server started recording ({} local); times are UTC\n",
-            format_utc(now_us),
-            format_local(now_us)
-        ))?;
-        file.flush()?;
+        let stats = HistoryStats::new().map_err(io::Error::other)?;
+        Self::open_with(path, rotation, now_us, stats)
+    }
+
+    /// [`Self::open`], counting into `stats`.
+    pub fn open_with(
+        path: &Path,
+        rotation: Rotation,
+        now_us: u64,
+        stats: HistoryStats,
+    ) -> io::Result<Self> {
+        let stats = Arc::new(stats);
+        let mut file = Sink::open(path, rotation, stats.clone())?;
+        file.buf.extend_from_slice(
+            format!(
+                "# {}: enip-server started recording ({} local); times are UTC\n",
+                format_utc(now_us),
+                format_local(now_us)
+            )
+            .as_bytes(),
+        );
+        // The file must be writable now; later failures are survived and counted.
+        file.commit()?;
         let (tx, rx) = sync_channel::<Msg>(65_536);
         let thread = std::thread::Builder::new()
             .name("history".into())
@@ -385,6 +445,7 @@ impl HistoryWriter {
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
+            stats,
         })
     }
 
@@ -393,13 +454,14 @@ impl HistoryWriter {
         if let Some(tx) = &self.tx {
             for r in records {
                 if tx.send(Msg::Line(r.to_line())).is_err() {
-                    return;
+                    // The writer is gone (it cannot be, short of a panic): say so.
+                    self.stats.lost.inc();
                 }
             }
         }
     }
 
-    /// Wait until everything queued so far is on disk.
+    /// Wait until everything queued so far is on disk (or counted as lost).
     pub fn flush(&self) {
         if let Some(tx) = &self.tx {
             let (done_tx, done_rx) = sync_channel(1);
@@ -408,72 +470,175 @@ impl HistoryWriter {
             }
         }
     }
+
+    pub fn stats(&self) -> &HistoryStats {
+        &self.stats
+    }
 }
 
 impl Drop for HistoryWriter {
     fn drop(&mut self) {
         self.tx.take();
         if let Some(t) = self.thread.take() {
-            if let Ok(Err(e)) = t.join() {
-                eprintln!("enip-server: history: {e}");
-            }
+            let _ = t.join();
         }
     }
 }
+
+/// Lines gathered before they are written in one go.
+const BATCH_BYTES: usize = 64 * 1024;
 
 struct Sink {
     path: PathBuf,
     rotation: Rotation,
-    out: BufWriter<File>,
+    out: File,
+    /// Bytes of whole lines on disk.
     size: u64,
+    /// Lines not yet written.
+    buf: Vec<u8>,
+    stats: Arc<HistoryStats>,
+    /// Since when writing fails, why, and how many records were lost since.
+    failing: Option<(u64, String, u64)>,
+    /// The rotation failed: retry after this size.
+    rotate_after: u64,
 }
 
 impl Sink {
-    fn open(path: &Path, rotation: Rotation) -> io::Result<Self> {
-        let f = OpenOptions::new().create(true).append(true).open(path)?;
-        let size = f.metadata()?.len();
+    fn open(path: &Path, rotation: Rotation, stats: Arc<HistoryStats>) -> io::Result<Self> {
+        let out = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = out.metadata()?.len();
         Ok(Self {
             path: path.to_owned(),
             rotation,
-            out: BufWriter::with_capacity(64 * 1024, f),
+            out,
             size,
+            buf: Vec::with_capacity(BATCH_BYTES),
+            stats,
+            failing: None,
+            rotate_after: 0,
         })
     }
 
-    fn write_line(&mut self, line: &str) -> io::Result<()> {
-        self.out.write_all(line.as_bytes())?;
-        self.size += line.len() as u64;
-        if self.size >= self.rotation.max_bytes {
-            self.rotate()?;
+    /// Write the gathered lines; on failure cut the file back to whole lines and return
+    /// the error (the caller counts the loss).
+    fn commit(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
         }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-
-    fn handle(&mut self, msg: Msg) -> io::Result<()> {
-        match msg {
-            Msg::Line(l) => self.write_line(&l),
-            Msg::Flush(done) => {
-                self.flush()?;
-                let _ = done.send(());
+        match self
+            .out
+            .write_all(&self.buf)
+            .and_then(|()| self.out.flush())
+        {
+            Ok(()) => {
+                self.size += self.buf.len() as u64;
+                self.buf.clear();
                 Ok(())
             }
+            Err(e) => {
+                // Whatever part of the batch made it is cut off again.
+                let _ = self.out.set_len(self.size);
+                Err(e)
+            }
         }
     }
 
-    fn run(mut self, rx: Receiver<Msg>) -> io::Result<()> {
-        while let Ok(msg) = rx.recv() {
-            self.handle(msg)?;
-            while let Ok(m) = rx.try_recv() {
-                self.handle(m)?;
-            }
-            // The queue ran dry: flush, so the file is current whenever we are idle.
-            self.flush()?;
+    /// Records (not comment lines) in the gathered lines.
+    fn records_in_buf(&self) -> u64 {
+        self.buf
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty() && l.first() != Some(&b'#'))
+            .count() as u64
+    }
+
+    /// Write what was gathered, counting it as written or as lost.
+    fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
         }
-        self.flush()
+        let records = self.records_in_buf();
+        if let Some((since, why, lost)) = &self.failing {
+            // If writing works again, the file says first what was lost.
+            let note = format!(
+                "# {}: {lost} record(s) lost since {} ({why})\n",
+                format_utc(crate::now_us()),
+                format_utc(*since)
+            );
+            self.buf.splice(0..0, note.into_bytes());
+        }
+        match self.commit() {
+            Ok(()) => {
+                if let Some((_, why, lost)) = self.failing.take() {
+                    eprintln!(
+                        "enip-server: history {}: writing again; {lost} record(s) were lost ({why})",
+                        self.path.display()
+                    );
+                }
+                self.stats.written.inc_by(records);
+                self.maybe_rotate();
+            }
+            Err(e) => {
+                self.buf.clear();
+                self.stats.errors.inc();
+                self.stats.lost.inc_by(records);
+                match &mut self.failing {
+                    Some((_, _, lost)) => *lost += records,
+                    None => {
+                        eprintln!(
+                            "enip-server: history {}: {e}; records are being lost ({records} so \
+                             far) and counted in enip_history_records_lost_total; writing is \
+                             retried",
+                            self.path.display()
+                        );
+                        self.failing = Some((crate::now_us(), e.to_string(), records));
+                    }
+                }
+            }
+        }
+    }
+
+    fn maybe_rotate(&mut self) {
+        if self.size < self.rotation.max_bytes || self.size < self.rotate_after {
+            return;
+        }
+        if let Err(e) = self.rotate() {
+            self.stats.errors.inc();
+            // Keep writing to the current file; try again after another tenth of the limit.
+            self.rotate_after = self.size + (self.rotation.max_bytes / 10).max(4096);
+            eprintln!(
+                "enip-server: history {}: cannot rotate: {e}; still writing to it",
+                self.path.display()
+            );
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Line(l) => {
+                self.buf.extend_from_slice(l.as_bytes());
+                let due = self.size + self.buf.len() as u64 >= self.rotation.max_bytes
+                    && self.size + self.buf.len() as u64 >= self.rotate_after;
+                if self.buf.len() >= BATCH_BYTES || due {
+                    self.flush();
+                }
+            }
+            Msg::Flush(done) => {
+                self.flush();
+                let _ = done.send(());
+            }
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Msg>) {
+        while let Ok(msg) = rx.recv() {
+            self.handle(msg);
+            while let Ok(m) = rx.try_recv() {
+                self.handle(m);
+            }
+            // The queue ran dry: write, so the file is current whenever we are idle.
+            self.flush();
+        }
+        self.flush();
     }
 
     fn rotated(&self, n: usize) -> PathBuf {
@@ -484,21 +649,14 @@ impl Sink {
 
     /// FILE → FILE.1.gz, FILE.1.gz → FILE.2.gz, …, dropping the oldest past `keep`.
     fn rotate(&mut self) -> io::Result<()> {
-        self.out.flush()?;
         let keep = self.rotation.keep.max(1);
-        let _ = fs::remove_file(self.rotated(keep));
-        for n in (1..keep).rev() {
-            let from = self.rotated(n);
-            if from.exists() {
-                fs::rename(&from, self.rotated(n + 1))?;
-            }
-        }
         let tmp = {
             let mut p = self.path.as_os_str().to_owned();
             p.push(".1.gz.tmp");
             PathBuf::from(p)
         };
-        {
+        // Compress first: if that fails (a full disk) nothing has moved yet.
+        let gz = (|| -> io::Result<()> {
             let mut src = File::open(&self.path)?;
             let mut gz =
                 flate2::write::GzEncoder::new(File::create(&tmp)?, flate2::Compression::default());
@@ -510,16 +668,27 @@ impl Sink {
                 }
                 gz.write_all(buf.get(..n).unwrap_or_default())?;
             }
-            gz.finish()?.sync_all()?;
+            gz.finish()?.sync_all()
+        })();
+        if let Err(e) = gz {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        let _ = fs::remove_file(self.rotated(keep));
+        for n in (1..keep).rev() {
+            let from = self.rotated(n);
+            if from.exists() {
+                fs::rename(&from, self.rotated(n + 1))?;
+            }
         }
         fs::rename(&tmp, self.rotated(1))?;
-        let f = OpenOptions::new()
+        self.out = OpenOptions::new()
             .create(true)
             .write(true)
             .truncate(true)
             .open(&self.path)?;
-        self.out = BufWriter::with_capacity(64 * 1024, f);
         self.size = 0;
+        self.rotate_after = 0;
         Ok(())
     }
 }

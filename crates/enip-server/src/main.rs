@@ -115,6 +115,10 @@ async fn run(s: Settings) -> Result<()> {
         ..enip_server::Options::default()
     };
     let server = enip_server::Server::new(ctrl.clone(), options)?;
+    if let Some(h) = &observer.history {
+        // Records written and lost, on /metrics.
+        h.stats().register(server.metrics().registry())?;
+    }
     let tcp = match s.tcp {
         true => Some(
             tokio::net::TcpListener::bind(addr)
