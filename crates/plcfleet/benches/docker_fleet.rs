@@ -1,7 +1,8 @@
 //! plcfleet's Docker backend against docker-compose and a `docker run` loop, same
 //! machine, same run: time until N simulators all answer ListIdentity as themselves
 //! (N = 100, 250, 500 by default), and a no-op re-apply at the largest N. Prints a
-//! table; not a timed test. Needs the Docker engine, docker-compose, and the image
+//! table; not a timed test. A last column measures the engine's own ceiling: bare
+//! `docker run -d` (no limits, no hardening) with 64 in flight, until all answer. Needs the Docker engine, docker-compose, and the image
 //! `cpppo/scada:latest` (docker/build.sh).
 //!
 //! ```text
@@ -80,6 +81,27 @@ fn compose_file(f: &Fleet) -> String {
     s
 }
 
+/// `docker run -d` of one simulator on the bench network, as a user would type it.
+fn run_args(sim: &plcfleet::Simulator) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "docker",
+        "run",
+        "-d",
+        "--label",
+        "bench.method=run",
+        "--network",
+        NET,
+        "--ip",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.push(sim.ip.to_string());
+    a.push("cpppo/scada:latest".into());
+    a.extend(sim.args());
+    a
+}
+
 fn main() {
     if !sh(&["docker", "version"]) {
         eprintln!("SKIPPED: no Docker engine");
@@ -93,8 +115,8 @@ fn main() {
     let backend = rt.block_on(DockerBackend::connect(None)).unwrap();
     let dir = std::env::temp_dir().join(format!("plcfleet-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    println!("| simulators | plcfleet apply | docker-compose up -d | docker run loop | containers/s (plcfleet) |");
-    println!("|---:|---:|---:|---:|---:|");
+    println!("| simulators | plcfleet apply | docker-compose up -d | docker run loop | docker run ×64 (engine ceiling) | containers/s (plcfleet / ceiling) |");
+    println!("|---:|---:|---:|---:|---:|---:|");
     let mut noop = None;
     for &n in &sizes {
         let f = fleet(n);
@@ -128,11 +150,32 @@ fn main() {
             rt.block_on(plcfleet::backend::Backend::remove(&backend, &f.name, o))
                 .unwrap();
         }
+        // The engine's ceiling: plain `docker run -d`, 64 at once.
+        let t = Instant::now();
+        let runs: Vec<Vec<String>> = f.simulators.iter().map(run_args).collect();
+        std::thread::scope(|s| {
+            for chunk in runs.chunks(runs.len().div_ceil(64).max(1)) {
+                s.spawn(move || {
+                    for a in chunk {
+                        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+                        assert!(sh(&a));
+                    }
+                });
+            }
+        });
+        rt.block_on(wait_all(&f));
+        let ceiling = t.elapsed();
+        clean();
+        let rates = format!(
+            "{:.1} / {:.1}",
+            n as f64 / ours.as_secs_f64(),
+            n as f64 / ceiling.as_secs_f64()
+        );
         if std::env::var("DOCKER_FLEET_ONLY").as_deref() == Ok("plcfleet") {
             println!(
-                "| {n} | {:.1} s | – | – | {:.0} |",
+                "| {n} | {:.1} s | – | – | {:.1} s | {rates} |",
                 ours.as_secs_f64(),
-                n as f64 / ours.as_secs_f64()
+                ceiling.as_secs_f64()
             );
             continue;
         }
@@ -164,22 +207,7 @@ fn main() {
         // docker run, one after another.
         let t = Instant::now();
         for sim in &f.simulators {
-            let mut a: Vec<String> = [
-                "docker",
-                "run",
-                "-d",
-                "--label",
-                "bench.method=run",
-                "--network",
-                NET,
-                "--ip",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            a.push(sim.ip.to_string());
-            a.push("cpppo/scada:latest".into());
-            a.extend(sim.args());
+            let a = run_args(sim);
             let a: Vec<&str> = a.iter().map(String::as_str).collect();
             assert!(sh(&a));
         }
@@ -187,11 +215,11 @@ fn main() {
         let run = t.elapsed();
         clean();
         println!(
-            "| {n} | {:.1} s | {:.1} s | {:.1} s | {:.0} |",
+            "| {n} | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {rates} |",
             ours.as_secs_f64(),
             comp.as_secs_f64(),
             run.as_secs_f64(),
-            n as f64 / ours.as_secs_f64()
+            ceiling.as_secs_f64()
         );
     }
     if let Some((n, t)) = noop {
