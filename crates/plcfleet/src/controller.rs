@@ -43,6 +43,8 @@ pub struct Pass {
     pub invalid: Vec<String>,
     /// Simulators created or recreated across fleets.
     pub repaired: usize,
+    /// What failed (`fleet: simulator: why`); the next pass tries again.
+    pub failures: Vec<String>,
 }
 
 fn manifests_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -185,12 +187,14 @@ impl<B: Backend + Clone + 'static> Controller<B> {
                     }
                     for f in &report.failures {
                         tracing::warn!(fleet = %fleet.name, "{f}");
+                        pass.failures.push(format!("{}: {f}", fleet.name));
                     }
                     let status = self.status(&fleet).await;
                     self.shared.update(status, fleet.simulators.len());
                 }
                 Err(e) => {
                     tracing::error!(fleet = %fleet.name, "apply failed: {e}");
+                    pass.failures.push(format!("{}: {e}", fleet.name));
                     self.shared
                         .metrics
                         .errors

@@ -65,6 +65,9 @@ pub const DEFAULT_IN_FLIGHT: usize = 64;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bump when the container settings below change, so old containers are recreated.
 const SETTINGS_VERSION: u32 = 1;
+/// How often a create whose name is taken tries to take the name over (a container
+/// being removed by an interrupted run is waited for, 250 ms a try).
+const TAKE_OVER_TRIES: u32 = 20;
 /// Size of the dynamic block left to Docker in a fleet network (a /28: 16 addresses).
 const DYNAMIC_PREFIX: u8 = 28;
 
@@ -285,10 +288,24 @@ impl DockerBackend {
         name: &str,
     ) -> Result<CreateOutcome> {
         let what = what(sim);
-        let c = self
-            .call(self.docker.inspect_container(name, None))
-            .await
-            .map_err(|e| self.err(what.clone(), e))?;
+        let c = match self.call(self.docker.inspect_container(name, None)).await {
+            Ok(c) => c,
+            // Gone meanwhile (a removal an interrupted run had started finished): the name
+            // is free now.
+            Err(e) if status(&e) == Some(404) => return Ok(CreateOutcome::Retry),
+            Err(e) => return Err(self.err(what, e)),
+        };
+        let removing = c
+            .state
+            .as_ref()
+            .and_then(|s| s.status)
+            .is_some_and(|s| s == bollard::models::ContainerStateStatusEnum::REMOVING);
+        if removing {
+            // Another client's removal (an apply killed halfway) is still running: wait
+            // for it rather than fail this simulator until the next pass.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            return Ok(CreateOutcome::Retry);
+        }
         let labels = c
             .config
             .as_ref()
@@ -475,7 +492,7 @@ impl Backend for DockerBackend {
                 .await
             {
                 Ok(r) => break r.id,
-                Err(e) if status(&e) == Some(409) && tries < 3 => {
+                Err(e) if status(&e) == Some(409) && tries < TAKE_OVER_TRIES => {
                     match self.take_over(fleet, sim, spec_hash, &name).await? {
                         CreateOutcome::Existing(id) => break id,
                         CreateOutcome::Retry => continue,

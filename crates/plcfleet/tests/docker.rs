@@ -1146,3 +1146,182 @@ async fn one_controller_drives_fleets_on_several_engines() {
         assert!(!exists("network", &format!("{n}-net")));
     }
 }
+
+/// Every simulator of `f` exactly once, as the manifest says, answering as itself, and
+/// nothing else of the fleet on the engine.
+async fn converged(b: &DockerBackend, f: &Fleet) -> Result<(), String> {
+    let want: Vec<String> = f.simulators.iter().map(|s| s.name.clone()).collect();
+    let have = containers(&f.name);
+    if have.keys().cloned().collect::<Vec<_>>() != want {
+        return Err(format!("containers {have:?}, want {want:?}"));
+    }
+    if let Some((s, ids)) = have.iter().find(|(_, ids)| ids.len() != 1) {
+        return Err(format!("{s} has {} containers", ids.len()));
+    }
+    let observed = b.list(&f.name).await.map_err(|e| e.to_string())?;
+    let p = plcfleet::plan::plan(f, &observed);
+    if p.changes() {
+        return Err(format!("still to do: {p}"));
+    }
+    let mut failures = Vec::new();
+    let quick = ApplyOptions {
+        timeout: Duration::from_secs(20),
+        ..opts()
+    };
+    let ok = apply::wait_healthy(&f.simulators, &quick, &mut failures).await;
+    if ok != f.simulators.len() {
+        return Err(format!("not healthy: {failures:?}"));
+    }
+    Ok(())
+}
+
+/// `plcfleet controller` killed with SIGKILL at 20 pseudo-random points of an apply
+/// (each trial changes the manifest, so there is always work in flight); after each, a
+/// fresh controller converges with no duplicate and no orphan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_killed_at_random_points_of_an_apply_converges() {
+    use plcfleet::controller::Controller;
+    use plcfleet::manifest::BackendKind;
+    let Some(b) = engine("controller kill -9").await else {
+        return;
+    };
+    let image = image();
+    let u = unique();
+    let (name, net) = (format!("pfc-{u:08x}"), format!("pfc-{u:08x}-net"));
+    let x = free_subnet();
+    let _guard = Cleanup {
+        fleet: name.clone(),
+        containers: vec![],
+        networks: vec![net.clone()],
+    };
+    let names = ["a", "b", "c", "d", "e", "f"];
+    // Two versions: six INT simulators, or four DINT ones (all recreated, two pruned).
+    let version = |v: usize| {
+        let (n, tags) = if v == 0 {
+            (6, "T: INT")
+        } else {
+            (4, "T: DINT")
+        };
+        let sims: Vec<Sim<'_>> = names[..n]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Sim {
+                name: s,
+                host: 10 + i as u8,
+                tags,
+            })
+            .collect();
+        manifest_text(&name, &net, x, &image, &sims)
+    };
+    let dir = tempdir("ctl-kill9");
+    let file = dir.join("fleet.yaml");
+    let bin = env!("CARGO_BIN_EXE_plcfleet");
+    let trials: u64 = std::env::var("PLCFLEET_KILL_TRIALS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(20);
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15 ^ u64::from(u);
+    let mut report = Vec::new();
+    for trial in 0..trials {
+        let text = version(trial as usize % 2);
+        std::fs::write(&file, &text).unwrap();
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let delay = Duration::from_millis(100 + (seed >> 33) % 2400);
+        let mut child = Command::new(bin)
+            .args(["controller", "--manifests"])
+            .arg(&dir)
+            .args(["--listen", "127.0.0.1:0", "--resync", "0.5"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let at_kill = containers(&name).values().map(Vec::len).sum::<usize>();
+        // A new controller (a fresh process's state), one pass, then it must hold.
+        let f = fleet(&text);
+        let mut c = Controller::new(
+            &dir,
+            b.clone(),
+            BackendKind::Docker,
+            plcfleet::api::Shared::new().unwrap(),
+            opts(),
+        );
+        let pass = c.reconcile().await;
+        assert!(pass.invalid.is_empty(), "{pass:?}");
+        if let Err(why) = converged(&b, &f).await {
+            panic!(
+                "trial {trial} (killed after {delay:?} with {at_kill} containers): {why}; \
+                 the pass's failures: {:?}",
+                pass.failures
+            );
+        }
+        report.push(format!("{}ms/{at_kill}", delay.as_millis()));
+    }
+    eprintln!(
+        "kill -9 trials (delay/containers at the kill): {}",
+        report.join(" ")
+    );
+    let f = fleet(&version((trials as usize + 1) % 2));
+    apply::delete(&b, &f).await.unwrap();
+    assert!(containers(&name).is_empty() && !exists("network", &net));
+}
+
+/// Damage done by hand — a container killed, one removed, then every container and the
+/// network itself removed — is repaired by the next reconcile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_done_by_hand_is_repaired() {
+    use plcfleet::controller::Controller;
+    use plcfleet::manifest::BackendKind;
+    let Some(b) = engine("damage by hand").await else {
+        return;
+    };
+    let image = image();
+    let u = unique();
+    let (name, net) = (format!("pfd-{u:08x}"), format!("pfd-{u:08x}-net"));
+    let x = free_subnet();
+    let _guard = Cleanup {
+        fleet: name.clone(),
+        containers: vec![],
+        networks: vec![net.clone()],
+    };
+    let sims: Vec<Sim<'_>> = ["a", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Sim {
+            name: s,
+            host: 10 + i as u8,
+            tags: "T: INT",
+        })
+        .collect();
+    let text = manifest_text(&name, &net, x, &image, &sims);
+    let dir = tempdir("damage");
+    std::fs::write(dir.join("fleet.yaml"), &text).unwrap();
+    let f = fleet(&text);
+    let mut c = Controller::new(
+        &dir,
+        b.clone(),
+        BackendKind::Docker,
+        plcfleet::api::Shared::new().unwrap(),
+        opts(),
+    );
+    c.reconcile().await;
+    converged(&b, &f).await.unwrap();
+    let ids = containers(&name);
+    docker(&["kill", &ids["a"][0]]);
+    docker(&["rm", "-f", &ids["b"][0]]);
+    let pass = c.reconcile().await;
+    assert_eq!(pass.repaired, 2, "{pass:?}");
+    converged(&b, &f).await.unwrap();
+    // Everything gone, the network too.
+    for ids in containers(&name).values() {
+        docker(&["rm", "-f", &ids[0]]);
+    }
+    docker(&["network", "rm", &net]);
+    let pass = c.reconcile().await;
+    assert_eq!(pass.repaired, 3, "{pass:?}");
+    assert!(exists("network", &net));
+    converged(&b, &f).await.unwrap();
+    apply::delete(&b, &f).await.unwrap();
+}
