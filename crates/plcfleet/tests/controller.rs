@@ -238,3 +238,62 @@ async fn the_api_applies_and_deletes_fleets_and_reports_what_simulators_say() {
     let (code, v) = http("PUT", &addr, "/api/fleets/gamma", Some(good)).await;
     assert_eq!(code, 405, "{v}");
 }
+
+#[tokio::test]
+async fn the_api_wants_its_token_and_bounds_requests() {
+    use plcfleet::scrape::http_with_token;
+    let shared = Shared::new().unwrap();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let rate = "2/3".parse().unwrap();
+    let router = plcfleet::api::router_with(
+        shared.clone(),
+        plcfleet::api::guard(Some("fleet-token".into()), rate),
+    );
+    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let (code, body) = http_with_token("GET", &addr, "/api/fleets", None, None)
+        .await
+        .unwrap();
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("Authorization: Bearer"), "{body}");
+    let (code, _) = http_with_token("GET", &addr, "/api/fleets", None, Some("nope"))
+        .await
+        .unwrap();
+    assert_eq!(code, 401);
+    let (code, body) = http_with_token("GET", &addr, "/api/fleets", None, Some("fleet-token"))
+        .await
+        .unwrap();
+    assert_eq!((code, body.as_str()), (200, "[]"));
+    // The bucket (burst 3) is empty now; it refills at 2 per second.
+    let (code, body) = plcfleet::scrape::http("GET", &addr, "/metrics", None)
+        .await
+        .unwrap();
+    assert_eq!(code, 429, "{body}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // /metrics and /healthz are open on purpose.
+    let (code, body) = plcfleet::scrape::http("GET", &addr, "/metrics", None)
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("plcfleet_"), "{body}");
+    let (code, _) = plcfleet::scrape::http("GET", &addr, "/healthz", None)
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // A manifest over 1 MiB is refused before it is read.
+    let big = "#".repeat((1 << 20) + 1);
+    let (code, body) = http_with_token(
+        "PUT",
+        &addr,
+        "/api/fleets/big",
+        Some(&big),
+        Some("fleet-token"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 413, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"], "the body is 1048577 bytes; at most 1048576");
+}
