@@ -673,6 +673,14 @@ async fn kube_apply(file: &std::path::Path, f: &Fleet, opts: &ApplyArgs) -> Resu
         k8s::CLI_FIELD_MANAGER
     );
     k8s::apply_replay(client.clone(), &applied, &replay).await?;
+    let token = f.web_token.as_ref().map(|t| t.value.as_str());
+    k8s::apply_web_token(client.clone(), &applied, token).await?;
+    if token.is_some() {
+        println!(
+            "Secret {} applied: the simulators' web API token",
+            k8s::web_token_secret_name(&f.name)
+        );
+    }
     if !replay.is_empty() {
         println!(
             "ConfigMap {} applied: {} replay file(s)",
