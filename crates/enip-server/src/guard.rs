@@ -154,8 +154,13 @@ impl Guard {
             buckets.retain(|_, b| {
                 b.tokens + now.duration_since(b.at).as_secs_f64() * rate.per_second < rate.burst
             });
+            // Still full: that many clients at once is a flood from many addresses;
+            // forgetting them all bounds memory (and lets them start over, once).
+            if buckets.len() >= MAX_TRACKED {
+                buckets.clear();
+            }
         }
-        let b = buckets.entry(ip).or_insert(Bucket {
+        let b = buckets.entry(client_key(ip)).or_insert(Bucket {
             tokens: self.rate.burst,
             at: now,
         });
@@ -168,6 +173,17 @@ impl Guard {
         } else {
             let wait = (1.0 - b.tokens) / self.rate.per_second;
             Err(Duration::from_secs_f64(wait).as_secs().saturating_add(1))
+        }
+    }
+}
+
+/// The rate-limited unit: an IPv4 address, or an IPv6 /64 (what one host usually holds).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            IpAddr::from([a, b, c, d, 0, 0, 0, 0])
         }
     }
 }
@@ -337,8 +353,13 @@ mod tests {
         assert_eq!(g.take(ip, t), Ok(()));
         assert_eq!(g.take(ip, t), Ok(()));
         assert_eq!(g.take(ip, t), Err(1));
-        // Another client has its own bucket.
+        // Another client has its own bucket; an IPv6 /64 is one client.
         assert_eq!(g.take(IpAddr::from([10, 0, 0, 2]), t), Ok(()));
+        let v6 = |last: u16| IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, last]);
+        assert_eq!(g.take(v6(1), t), Ok(()));
+        assert_eq!(g.take(v6(2), t), Ok(()));
+        assert_eq!(g.take(v6(3), t), Ok(()));
+        assert_eq!(g.take(v6(4), t), Err(1));
         assert_eq!(g.take(ip, t + Duration::from_millis(500)), Ok(()));
         assert_eq!(g.take(ip, t + Duration::from_millis(500)), Err(1));
     }

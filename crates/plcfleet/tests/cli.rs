@@ -231,6 +231,12 @@ fn a_controller_off_loopback_needs_a_token_and_by_name_commands_send_it() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("manifests")).unwrap();
     let manifests = dir.join("manifests");
+    // Loopback unless told otherwise.
+    for cmd in ["up", "controller"] {
+        let (_, help, _) = run(&[cmd, "--help"]);
+        assert!(help.contains("[default: 127.0.0.1:9100]"), "{cmd}: {help}");
+        assert!(help.contains("--token-file <FILE>"), "{cmd}: {help}");
+    }
     // Refused before anything starts, with what to do.
     for args in [
         vec![
