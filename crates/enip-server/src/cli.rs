@@ -71,6 +71,13 @@ pub struct Args {
     /// port to 80).
     #[arg(short, long, value_name = "[IFACE]:[PORT]")]
     pub web: Option<String>,
+    /// The file holding the web API's bearer token (else env ENIP_WEB_TOKEN). Required
+    /// when --web is not on loopback; GET /metrics stays open.
+    #[arg(long, value_name = "FILE")]
+    pub web_token: Option<PathBuf>,
+    /// Web requests per second per client address, optionally /BURST (beyond: 429).
+    #[arg(long, default_value = "200/400", value_name = "N[/BURST]")]
+    pub web_rate: String,
     /// Delay every reply by SECS, or by a random time in LO-HI re-drawn every second.
     #[arg(short, long, default_value = "0", value_name = "SECS|LO-HI")]
     pub delay: String,
@@ -140,6 +147,9 @@ pub struct Settings {
     pub verbose: u8,
     pub log: Option<PathBuf>,
     pub web: Option<SocketAddr>,
+    /// The web API's bearer token, if any.
+    pub web_token: Option<String>,
+    pub web_rate: enip_server::guard::Rate,
     pub delay: Delay,
     pub size: Option<usize>,
     pub idle_timeout: Option<Duration>,
@@ -163,6 +173,39 @@ impl Settings {
                     .with_context(|| format!("bad --web `{w}`"))
             })
             .transpose()?;
+        let web_token = match &a.web_token {
+            Some(file) => {
+                let text = std::fs::read_to_string(file).with_context(|| {
+                    format!(
+                        "cannot read the web token file --web-token {}",
+                        file.display()
+                    )
+                })?;
+                Some(enip_server::guard::token_from(&text).ok_or_else(|| {
+                    anyhow!(
+                        "--web-token {}: the file is empty; put the token in it",
+                        file.display()
+                    )
+                })?)
+            }
+            None => match std::env::var("ENIP_WEB_TOKEN") {
+                Ok(t) => Some(enip_server::guard::token_from(&t).ok_or_else(|| {
+                    anyhow!("ENIP_WEB_TOKEN is set but empty; set it to the token, or unset it")
+                })?),
+                Err(_) => None,
+            },
+        };
+        if let Some(w) = web {
+            if web_token.is_none() && enip_server::guard::needs_token(&w) {
+                bail!(
+                    "--web {w} is reachable from other hosts and the web API can change tags and \
+                     stop the server, so it needs a token: give --web-token FILE (a file holding \
+                     it) or set ENIP_WEB_TOKEN, or listen on loopback (-w :{port})",
+                    port = w.port()
+                );
+            }
+        }
+        let web_rate: enip_server::guard::Rate = a.web_rate.parse().context("bad --web-rate")?;
         let delay: Delay = a.delay.parse()?;
         if !(a.idle_timeout.is_finite() && a.idle_timeout >= 0.0) {
             bail!(
@@ -241,6 +284,8 @@ impl Settings {
             verbose: a.verbose,
             log: a.log,
             web,
+            web_token,
+            web_rate,
             delay,
             size: a.size,
             idle_timeout: (a.idle_timeout > 0.0).then(|| Duration::from_secs_f64(a.idle_timeout)),

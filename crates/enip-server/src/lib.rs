@@ -41,6 +41,7 @@ mod api;
 pub mod config;
 pub mod generate;
 mod glob;
+pub mod guard;
 pub mod history;
 pub mod hooks;
 mod html;

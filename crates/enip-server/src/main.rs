@@ -140,10 +140,16 @@ async fn run(s: Settings) -> Result<()> {
             let l = tokio::net::TcpListener::bind(w)
                 .await
                 .with_context(|| format!("cannot listen on {w} for the web API"))?;
-            eprintln!("enip-server: web API and dashboard on http://{w}/api, metrics on http://{w}/metrics");
+            let guarded = if s.web_token.is_some() {
+                " (bearer token required but for /metrics)"
+            } else {
+                ""
+            };
+            eprintln!("enip-server: web API and dashboard on http://{w}/api{guarded}, metrics on http://{w}/metrics");
             let (srv, done) = (server.clone(), server.clone());
+            let guard = enip_server::web::guard(s.web_token.clone(), s.web_rate);
             Some(tokio::spawn(async move {
-                enip_server::web::serve(l, srv, async move { done.done().await }).await
+                enip_server::web::serve_with(l, srv, guard, async move { done.done().await }).await
             }))
         }
         None => None,

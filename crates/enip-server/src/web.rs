@@ -41,6 +41,7 @@ use serde_json::{json, Value as Json};
 use tokio::net::TcpListener;
 
 use crate::api::{self, ApiRequest};
+use crate::guard::{Guard, Limits, Rate};
 use crate::runtime::Server;
 
 /// The port of `-w HOST` without one (cpppo's default).
@@ -89,19 +90,45 @@ pub fn parse_address(s: &str) -> Result<SocketAddr, AddressError> {
     Ok(SocketAddr::new(ip, port))
 }
 
-/// The web application for `server`.
+/// The web application for `server`, with no token and the default limits.
 pub fn router(server: Server) -> Router {
-    Router::new().fallback(handle).with_state(server)
+    router_with(server, guard(None, Rate::default()))
+}
+
+/// The web application for `server` behind `guard`.
+pub fn router_with(server: Server, guard: Guard) -> Router {
+    guard.wrap(Router::new().fallback(handle).with_state(server))
+}
+
+/// The simulator's guard: `token` (see [`crate::guard`]), [`Limits::SIMULATOR`] and
+/// `rate` per client address, errors in the API's envelope.
+pub fn guard(token: Option<String>, rate: Rate) -> Guard {
+    Guard::new(token, Limits::SIMULATOR, rate, guard_error)
+}
+
+fn guard_error(code: StatusCode, message: String) -> Response {
+    error(code.as_u16(), message)
 }
 
 /// Serve the web application on `listener` until `shutdown` resolves (requests in
-/// flight are finished first).
+/// flight are finished first), with no token and the default limits.
 pub async fn serve(
     listener: TcpListener,
     server: Server,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(server))
+    serve_with(listener, server, guard(None, Rate::default()), shutdown).await
+}
+
+/// [`serve`] behind `guard`.
+pub async fn serve_with(
+    listener: TcpListener,
+    server: Server,
+    guard: Guard,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router_with(server, guard).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

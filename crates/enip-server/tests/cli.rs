@@ -287,3 +287,128 @@ fn log_goes_to_a_file_that_sighup_reopens() {
     // The server still serves after the signal.
     assert!(!list_identity("127.0.47.6:44818".parse().unwrap()).is_empty());
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.0 request with optional `Authorization: Bearer`: the status line and headers, and the body.
+fn http(port: u16, path: &str, token: Option<&str>) -> (String, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n{auth}\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    (head.to_owned(), body.to_owned())
+}
+
+#[test]
+fn a_web_api_off_loopback_needs_a_token() {
+    let out = Command::new(BIN)
+        .args(["-w", "0.0.0.0:8080", "X"])
+        .env_remove("ENIP_WEB_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.trim(),
+        "enip-server: --web 0.0.0.0:8080 is reachable from other hosts and the web API can change \
+         tags and stop the server, so it needs a token: give --web-token FILE (a file holding it) \
+         or set ENIP_WEB_TOKEN, or listen on loopback (-w :8080)"
+    );
+    let dir = std::env::temp_dir().join(format!("enip-web-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let (code, _, err) = run(&[
+        "-w",
+        "0.0.0.0:8080",
+        "--web-token",
+        empty.to_str().unwrap(),
+        "X",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("the file is empty; put the token in it"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["--web-rate", "0", "X"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bad --web-rate"), "{err}");
+
+    // With a token from a file: every page but /metrics wants it.
+    let file = dir.join("token");
+    std::fs::write(&file, "s3cret-token\n").unwrap();
+    let (port, web) = (free_port(), free_port());
+    let (_server, _) = start(&[
+        "-A",
+        "-a",
+        &format!("127.0.0.1:{port}"),
+        "-w",
+        &format!("0.0.0.0:{web}"),
+        "--web-token",
+        file.to_str().unwrap(),
+        "X=INT",
+    ]);
+    let (head, body) = http(web, "/api/tags/X", None);
+    assert!(
+        head.starts_with("HTTP/1.0 401") || head.starts_with("HTTP/1.1 401"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{head}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["command"]["success"], false, "{body}");
+    let (head, _) = http(web, "/api/tags/X", Some("wrong"));
+    assert!(head.contains(" 401 "), "{head}");
+    let (head, body) = http(web, "/api/tags/X", Some("s3cret-token"));
+    assert!(head.contains(" 200 "), "{head}");
+    assert!(body.contains("\"X\""), "{body}");
+    let (head, body) = http(web, "/metrics", None);
+    assert!(head.contains(" 200 "), "{head}");
+    assert!(body.contains("enip_"), "{body}");
+
+    // The same from the environment; loopback needs none, as before.
+    let (port, web) = (free_port(), free_port());
+    let mut child = Command::new(BIN)
+        .args([
+            "-A",
+            "-a",
+            &format!("127.0.0.1:{port}"),
+            "-w",
+            &format!("0.0.0.0:{web}"),
+            "X=INT",
+        ])
+        .env("ENIP_WEB_TOKEN", "from-env")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _env_server = Server(child);
+    assert!(http(web, "/api", None).0.contains(" 401 "));
+    assert!(http(web, "/api", Some("from-env")).0.contains(" 200 "));
+    let (port, web) = (free_port(), free_port());
+    let (_loopback, _) = start(&[
+        "-A",
+        "-a",
+        &format!("127.0.0.1:{port}"),
+        "-w",
+        &format!(":{web}"),
+        "X=INT",
+    ]);
+    assert!(http(web, "/api", None).0.contains(" 200 "));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -138,6 +138,18 @@ impl Net {
     /// Run `image` with `args` at `.host`, hardened as plcfleet runs it; wait until TCP
     /// `port` accepts.
     fn run(&mut self, image: &str, host: u8, port: u16, args: &[&str]) -> Container {
+        self.run_with(image, host, port, &[], args)
+    }
+
+    /// [`Self::run`] with `docker run` options (`-e K=V`) before the image.
+    fn run_with(
+        &mut self,
+        image: &str,
+        host: u8,
+        port: u16,
+        options: &[&str],
+        args: &[&str],
+    ) -> Container {
         let name = format!("{}-{host}", self.name);
         let ip = self.ip(host).to_string();
         let mut cmd = vec![
@@ -156,8 +168,9 @@ impl Net {
             "ALL",
             "--security-opt",
             "no-new-privileges",
-            image,
         ];
+        cmd.extend_from_slice(options);
+        cmd.push(image);
         cmd.extend_from_slice(args);
         docker(&cmd).unwrap();
         self.containers.push(name.clone());
@@ -408,7 +421,14 @@ fn default_command_serves_scada_dint_1000_at_the_container_address() {
 fn extra_arguments_replace_the_tags_and_flags_still_work() {
     let Some(image) = image() else { return };
     let mut net = Net::new("args");
-    let c = net.run(image, 10, 44818, &["-v", "-w", "0.0.0.0:8080", "Temp=REAL"]);
+    // The web API off loopback needs a token (from the environment here).
+    let c = net.run_with(
+        image,
+        10,
+        44818,
+        &["-e", "ENIP_WEB_TOKEN=example-token"],
+        &["-v", "-w", "0.0.0.0:8080", "Temp=REAL"],
+    );
 
     let mut s = Session::connect(c.addr).register();
     assert_eq!(s.read("SCADA[0]").0, GeneralStatus::PATH_SEGMENT_ERROR);
@@ -427,6 +447,13 @@ fn extra_arguments_replace_the_tags_and_flags_still_work() {
         page.starts_with("HTTP/1.0 200") || page.starts_with("HTTP/1.1 200"),
         "{page}"
     );
+    let mut web =
+        TcpStream::connect_timeout(&SocketAddrV4::new(net.ip(10), 8080).into(), WAIT).unwrap();
+    web.set_read_timeout(Some(WAIT)).unwrap();
+    web.write_all(b"GET /api HTTP/1.0\r\n\r\n").unwrap();
+    let mut page = String::new();
+    web.read_to_string(&mut page).unwrap();
+    assert!(page.contains(" 401 "), "/api without the token: {page}");
     // -v: info logging, on stderr, which `docker logs` keeps.
     assert!(c.logs().contains("INFO"), "{}", c.logs());
 

@@ -500,3 +500,126 @@ fn promtool(text: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+async fn guarded(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (StatusCode, axum::http::HeaderMap, Json) {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let (status, h) = (resp.status(), resp.headers().clone());
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let v = serde_json::from_slice(&bytes).unwrap_or(Json::Null);
+    (status, h, v)
+}
+
+#[tokio::test]
+async fn a_token_guards_everything_but_metrics() {
+    use enip_server::guard::Rate;
+    let app = enip_server::web::router_with(
+        server(),
+        enip_server::web::guard(Some("s3cret".into()), Rate::default()),
+    );
+    for (uri, auth) in [
+        ("/api", None),
+        ("/api/server/control/done/true", None),
+        ("/", None),
+        ("/api", Some("Bearer s3cre")),
+        ("/api", Some("Bearer s3cret!")),
+        ("/api", Some("Basic s3cret")),
+    ] {
+        let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
+        let (status, h, v) = guarded(&app, "GET", uri, &headers, vec![]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri} {auth:?}");
+        assert_eq!(h["www-authenticate"], "Bearer");
+        assert_eq!(h[header::CONTENT_TYPE], "application/json");
+        assert_eq!(v["command"]["success"], false, "{v}");
+        assert!(
+            v["command"]["message"].as_str().unwrap().contains("Bearer"),
+            "{v}"
+        );
+    }
+    let (status, _, v) = guarded(
+        &app,
+        "GET",
+        "/api",
+        &[("authorization", "Bearer s3cret")],
+        vec![],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(v["data"]["tags"]["SCADA"].is_object());
+    let resp = app
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "/metrics is open on purpose");
+    // Without a token (a loopback listener), the same router answers as it always has.
+    let open = enip_server::web::router(server());
+    assert_eq!(
+        guarded(&open, "GET", "/api", &[], vec![]).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn oversized_requests_are_refused() {
+    let app = enip_server::web::router(server());
+    let (status, _, v) = guarded(&app, "POST", "/api", &[], vec![b'x'; (64 << 10) + 1]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert_eq!(
+        v["command"]["message"],
+        "the body is 65537 bytes; at most 65536"
+    );
+    let long = format!("/api/tags/{}", "A".repeat(9000));
+    let (status, _, v) = guarded(&app, "GET", &long, &[], vec![]).await;
+    assert_eq!(status, StatusCode::URI_TOO_LONG, "{v}");
+    let big = "b".repeat(17 << 10);
+    let (status, _, v) = guarded(&app, "GET", "/api", &[("x-big", &big)], vec![]).await;
+    assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "{v}");
+    // Within the bounds, a body is simply ignored, as before.
+    let (status, _, _) = guarded(&app, "GET", "/api", &[], vec![b'x'; 1000]).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn each_client_address_is_rate_limited() {
+    use axum::extract::connect_info::MockConnectInfo;
+    use enip_server::guard::Rate;
+    let guard = enip_server::web::guard(None, "1/2".parse::<Rate>().unwrap());
+    let app = |ip: [u8; 4]| {
+        enip_server::web::router_with(server(), guard.clone())
+            .layer(MockConnectInfo(std::net::SocketAddr::from((ip, 5000))))
+    };
+    let (a, b) = (app([10, 0, 0, 1]), app([10, 0, 0, 2]));
+    assert_eq!(
+        guarded(&a, "GET", "/api", &[], vec![]).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        guarded(&a, "GET", "/metrics", &[], vec![]).await.0,
+        StatusCode::OK
+    );
+    let (status, h, v) = guarded(&a, "GET", "/api", &[], vec![]).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(h[header::RETRY_AFTER], "1");
+    assert_eq!(v["command"]["success"], false);
+    // Another address has its own bucket.
+    assert_eq!(
+        guarded(&b, "GET", "/api", &[], vec![]).await.0,
+        StatusCode::OK
+    );
+}

@@ -14,6 +14,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use enip_server::guard::{Guard, Limits, Rate};
 use prometheus::{
     Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
     Registry,
@@ -284,7 +285,25 @@ pub fn write_targets(path: &std::path::Path, fleets: &[FleetStatus]) -> std::io:
     std::fs::rename(&tmp, path)
 }
 
+/// The controller API with no token and the default limits (a loopback listener).
 pub fn router(state: Shared) -> Router {
+    router_with(state, guard(None, Rate::default()))
+}
+
+/// The controller's guard: `token` (see `enip_server::guard`: all but GET /metrics and
+/// /healthz need it), [`Limits::CONTROLLER`] (1 MiB manifests) and `rate` per client.
+pub fn guard(token: Option<String>, rate: Rate) -> Guard {
+    Guard::new(token, Limits::CONTROLLER, rate, |code, message| {
+        problem(code, message)
+    })
+}
+
+/// The controller API behind `guard`.
+pub fn router_with(state: Shared, guard: Guard) -> Router {
+    guard.wrap(routes(state))
+}
+
+fn routes(state: Shared) -> Router {
     Router::new()
         .route("/", get(dashboard))
         .route("/api/fleets", get(list))

@@ -803,6 +803,12 @@ pub fn container_body(
     ContainerCreateBody {
         image: Some(fleet.image.clone()),
         cmd: Some(sim.args()),
+        // The web API listens on the simulator's own address: it needs its token.
+        env: fleet
+            .web_token
+            .as_ref()
+            .filter(|_| sim.web)
+            .map(|t| vec![format!("ENIP_WEB_TOKEN={}", t.value)]),
         hostname: Some(sim.name.clone()),
         user: Some(USER.to_owned()),
         // Relative replay paths in the arguments resolve against `/`, where they are mounted.

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::ByteString;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::{Client, CustomResourceExt, Resource as _, ResourceExt as _};
@@ -200,8 +200,12 @@ pub enum ReplayError {
     TooMuch { total: u64 },
     #[error("replay files `{a}` and `{b}` would both be `{key}` in the ConfigMap; rename one")]
     SameKey { a: String, b: String, key: String },
-    #[error("ConfigMap {name} exists and is not this fleet's (no label {FLEET_LABEL}={fleet}); rename or remove it")]
-    NotOurs { name: String, fleet: String },
+    #[error("{kind} {name} exists and is not this fleet's (no label {FLEET_LABEL}={fleet}); rename or remove it")]
+    NotOurs {
+        kind: &'static str,
+        name: String,
+        fleet: String,
+    },
     #[error("kubernetes api: {0}")]
     Kube(#[from] kube::Error),
 }
@@ -301,7 +305,11 @@ pub async fn apply_replay(
     let have = api.get_opt(&name).await?;
     if let Some(h) = &have {
         if h.labels().get(FLEET_LABEL) != Some(&fleet) {
-            return Err(ReplayError::NotOurs { name, fleet });
+            return Err(ReplayError::NotOurs {
+                kind: "ConfigMap",
+                name,
+                fleet,
+            });
         }
     }
     if files.is_empty() {
@@ -320,6 +328,83 @@ pub async fn apply_replay(
     if let Some(o) = body.as_object_mut() {
         o.insert("apiVersion".to_owned(), "v1".into());
         o.insert("kind".to_owned(), "ConfigMap".into());
+    }
+    api.patch(
+        &name,
+        &PatchParams::apply(CLI_FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The Secret holding a fleet's web token (`spec.webTokenFile`), key `token`.
+pub fn web_token_secret_name(fleet: &str) -> String {
+    format!("{fleet}-web-token")
+}
+
+/// The web-token Secret of the applied resource `sf` (owned by it, so it goes with the
+/// fleet).
+pub fn web_token_secret(sf: &SimulatorFleet, token: &str) -> Secret {
+    let fleet = sf.name_any();
+    let mut s = Secret {
+        data: Some(BTreeMap::from([(
+            "token".to_owned(),
+            k8s_openapi::ByteString(token.as_bytes().to_vec()),
+        )])),
+        type_: Some("Opaque".to_owned()),
+        ..Secret::default()
+    };
+    s.metadata.name = Some(web_token_secret_name(&fleet));
+    s.metadata.namespace = sf.namespace();
+    s.metadata.labels = Some(BTreeMap::from([
+        (FLEET_LABEL.to_owned(), fleet),
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            "plcfleet".to_owned(),
+        ),
+    ]));
+    s.metadata.owner_references = sf.owner_ref(&()).map(|o| vec![o]);
+    s
+}
+
+/// Server-side-apply the web-token Secret of the applied resource `sf`, or, when the
+/// fleet has no token, delete the one an earlier apply left. A Secret of that name that
+/// is not the fleet's is refused, never overwritten.
+pub async fn apply_web_token(
+    client: Client,
+    sf: &SimulatorFleet,
+    token: Option<&str>,
+) -> Result<(), ReplayError> {
+    let ns = sf.namespace().unwrap_or_else(|| "default".to_owned());
+    let fleet = sf.name_any();
+    let name = web_token_secret_name(&fleet);
+    let api: Api<Secret> = Api::namespaced(client, &ns);
+    let have = api.get_metadata_opt(&name).await?;
+    if let Some(h) = &have {
+        if h.labels().get(FLEET_LABEL) != Some(&fleet) {
+            return Err(ReplayError::NotOurs {
+                kind: "Secret",
+                name,
+                fleet,
+            });
+        }
+    }
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        if have.is_some() {
+            match api.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        return Ok(());
+    };
+    let mut body =
+        serde_json::to_value(web_token_secret(sf, token)).map_err(kube::Error::SerdeError)?;
+    if let Some(o) = body.as_object_mut() {
+        o.insert("apiVersion".to_owned(), "v1".into());
+        o.insert("kind".to_owned(), "Secret".into());
     }
     api.patch(
         &name,

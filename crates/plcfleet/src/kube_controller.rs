@@ -302,6 +302,16 @@ pub fn pod_for(sf: &SimulatorFleet, fleet: &Fleet, sim: &Simulator) -> serde_jso
     if sim.web {
         ports.push(json!({"name": "web", "containerPort": 8080, "protocol": "TCP"}));
     }
+    // The web API listens on the pod's address: its token comes from the Secret that
+    // `plcfleet apply` writes (the controller itself never reads it).
+    let env = if sim.web && fleet.web_token.is_some() {
+        json!([{
+            "name": "ENIP_WEB_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": k8s::web_token_secret_name(&fleet.name), "key": "token"}},
+        }])
+    } else {
+        json!([])
+    };
     let mut annotations = serde_json::Map::new();
     annotations.insert(HASH_ANNOTATION.to_owned(), json!(hash));
     if let Some(m) = multus_annotation(sim) {
@@ -345,6 +355,7 @@ pub fn pod_for(sf: &SimulatorFleet, fleet: &Fleet, sim: &Simulator) -> serde_jso
                 "name": "simulator",
                 "image": fleet.image,
                 "args": args,
+                "env": env,
                 "ports": ports,
                 "volumeMounts": mounts,
                 "readinessProbe": {"tcpSocket": {"port": 44818}, "periodSeconds": 5},

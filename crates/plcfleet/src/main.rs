@@ -77,9 +77,8 @@ enum Cmd {
         file: PathBuf,
         #[command(flatten)]
         opts: ApplyArgs,
-        /// The controller API, dashboard and /metrics.
-        #[arg(long, default_value = "127.0.0.1:9100")]
-        listen: String,
+        #[command(flatten)]
+        listen: Listen,
         /// Keep a Prometheus file_sd targets file up to date.
         #[arg(long, value_name = "FILE")]
         targets: Option<PathBuf>,
@@ -94,8 +93,8 @@ enum Cmd {
         /// KUBECONFIG) instead of a directory; --parallel bounds fleets at once.
         #[arg(long, conflicts_with_all = ["manifests", "targets"])]
         kubernetes: bool,
-        #[arg(long, default_value = "127.0.0.1:9100")]
-        listen: String,
+        #[command(flatten)]
+        listen: Listen,
         /// Keep a Prometheus file_sd targets file up to date.
         #[arg(long, value_name = "FILE")]
         targets: Option<PathBuf>,
@@ -127,6 +126,73 @@ struct ByName {
     /// namespace) instead.
     #[arg(long)]
     kubernetes: bool,
+}
+
+/// Where the controller API listens, and how it is guarded.
+#[derive(Debug, clap::Args)]
+struct Listen {
+    /// The controller API, dashboard and /metrics (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:9100", value_name = "HOST:PORT")]
+    listen: String,
+    /// The file holding the API's bearer token (else env PLCFLEET_TOKEN); required when
+    /// --listen is not loopback. GET /metrics and /healthz stay open.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// API requests per second per client address, optionally /BURST (beyond: 429).
+    #[arg(long, default_value = "200/400", value_name = "N[/BURST]")]
+    rate: String,
+}
+
+/// The env variable holding the controller API's token, for `up`/`controller` and for
+/// the commands that ask a controller by fleet name.
+const TOKEN_ENV: &str = "PLCFLEET_TOKEN";
+
+/// Bind the controller API as `l` says; refuse a listener off loopback without a token.
+async fn listen_api(
+    l: &Listen,
+    shared: api::Shared,
+) -> Result<(tokio::net::TcpListener, axum::Router)> {
+    let token = match &l.token_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read --token-file {}", file.display()))?;
+            Some(enip_server::guard::token_from(&text).ok_or_else(|| {
+                anyhow!(
+                    "--token-file {}: the file is empty; put the token in it",
+                    file.display()
+                )
+            })?)
+        }
+        None => match std::env::var(TOKEN_ENV) {
+            Ok(t) => Some(enip_server::guard::token_from(&t).ok_or_else(|| {
+                anyhow!("{TOKEN_ENV} is set but empty; set it to the token, or unset it")
+            })?),
+            Err(_) => None,
+        },
+    };
+    let rate: enip_server::guard::Rate = l.rate.parse().context("bad --rate")?;
+    let listener = tokio::net::TcpListener::bind(&l.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} for the controller API", l.listen))?;
+    let addr = listener.local_addr()?;
+    if token.is_none() && enip_server::guard::needs_token(&addr) {
+        bail!(
+            "--listen {} is reachable from other hosts and the controller API can create and \
+             delete fleets, so it needs a token: give --token-file FILE (a file holding it) or \
+             set {TOKEN_ENV}, or listen on loopback (--listen 127.0.0.1:{})",
+            l.listen,
+            addr.port()
+        );
+    }
+    Ok((listener, api::router_with(shared, api::guard(token, rate))))
+}
+
+/// A router served with each client's address (the rate limit is per address).
+fn with_peers(
+    router: axum::Router,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<axum::Router, std::net::SocketAddr>
+{
+    router.into_make_service_with_connect_info::<std::net::SocketAddr>()
 }
 
 /// A command's FILE|NAME argument.
@@ -383,9 +449,12 @@ async fn from_controller(
     name: &str,
 ) -> Result<Option<(u16, serde_json::Value)>> {
     let path = format!("/api/fleets/{name}");
+    let token = std::env::var(TOKEN_ENV)
+        .ok()
+        .and_then(|t| enip_server::guard::token_from(&t));
     let asked = tokio::time::timeout(
         Duration::from_secs(3),
-        plcfleet::scrape::http(method, addr, &path, None),
+        plcfleet::scrape::http_with_token(method, addr, &path, None, token.as_deref()),
     )
     .await;
     let Ok(Ok((code, body))) = asked else {
@@ -393,6 +462,11 @@ async fn from_controller(
     };
     if code == 404 {
         return Ok(None);
+    }
+    if code == 401 {
+        bail!(
+            "the controller at {addr} wants a bearer token: set {TOKEN_ENV} to the token in its --token-file"
+        );
     }
     let v = serde_json::from_str(&body)
         .with_context(|| format!("the controller at {addr} answered {code} with no JSON"))?;
@@ -600,6 +674,14 @@ async fn kube_apply(file: &std::path::Path, f: &Fleet, opts: &ApplyArgs) -> Resu
         k8s::CLI_FIELD_MANAGER
     );
     k8s::apply_replay(client.clone(), &applied, &replay).await?;
+    let token = f.web_token.as_ref().map(|t| t.value.as_str());
+    k8s::apply_web_token(client.clone(), &applied, token).await?;
+    if token.is_some() {
+        println!(
+            "Secret {} applied: the simulators' web API token",
+            k8s::web_token_secret_name(&f.name)
+        );
+    }
     if !replay.is_empty() {
         println!(
             "ConfigMap {} applied: {} replay file(s)",
@@ -730,14 +812,11 @@ async fn kube_delete_of(client: kube::Client, ns: &str, name: &str) -> Result<Ex
 }
 
 /// `plcfleet controller --kubernetes`: the API and /metrics, and the kube-rs controller.
-async fn kube_controller(listen: &str, parallel: usize) -> Result<ExitCode> {
+async fn kube_controller(listen: &Listen, parallel: usize) -> Result<ExitCode> {
     let shared = api::Shared::new()?;
-    let l = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen} for the controller API"))?;
-    let router = api::router(shared.clone());
+    let (l, router) = listen_api(listen, shared.clone()).await?;
     tokio::spawn(async move {
-        let _ = axum::serve(l, router).await;
+        let _ = axum::serve(l, with_peers(router)).await;
     });
     let client = kube::Client::try_default()
         .await
@@ -821,7 +900,7 @@ fn desired_status(f: &Fleet) -> FleetStatus {
 async fn up(
     file: &std::path::Path,
     a: &ApplyArgs,
-    listen: &str,
+    listen: &Listen,
     targets: Option<PathBuf>,
 ) -> Result<ExitCode> {
     let f = load(file)?;
@@ -833,9 +912,7 @@ async fn up(
         );
     }
     let shared = api::Shared::new()?;
-    let l = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen} for the controller API"))?;
+    let (l, router) = listen_api(listen, shared.clone()).await?;
     let backend = Timed::new(LocalBackend::new(), "local", shared.metrics.clone());
     let opts = a.options();
     let report = apply::apply(&backend, &f, &opts)
@@ -876,9 +953,8 @@ async fn up(
         f.network.subnet,
         report.elapsed.as_secs_f64()
     );
-    let router = api::router(shared.clone());
     let server = tokio::spawn(async move {
-        let _ = axum::serve(l, router)
+        let _ = axum::serve(l, with_peers(router))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })
@@ -914,7 +990,7 @@ async fn up(
 
 async fn controller(
     dir: &std::path::Path,
-    listen: &str,
+    listen: &Listen,
     targets: Option<PathBuf>,
     resync: f64,
     parallel: usize,
@@ -926,13 +1002,10 @@ async fn controller(
         bail!("--resync {resync}: 0.1 to 3600 seconds");
     }
     let shared = api::Shared::new()?.with_manifests(dir.to_owned());
-    let l = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen} for the controller API"))?;
+    let (l, router) = listen_api(listen, shared.clone()).await?;
     let addr = l.local_addr()?;
-    let router = api::router(shared.clone());
     let web = tokio::spawn(async move {
-        let _ = axum::serve(l, router).await;
+        let _ = axum::serve(l, with_peers(router)).await;
     });
     let opts = ApplyOptions {
         parallel: parallel.max(1),

@@ -100,6 +100,12 @@ pub struct FleetSpec {
     /// default: `DOCKER_HOST`, else the local engine.
     #[serde(default)]
     pub docker_host: Option<String>,
+    /// A file (relative to the manifest) holding the bearer token of the simulators' web
+    /// API: required with `web: true` on docker and kubernetes, where each simulator's
+    /// web API listens on its own address. Docker passes it as `ENIP_WEB_TOKEN`;
+    /// `plcfleet apply` puts it in the Secret `<fleet>-web-token` on Kubernetes.
+    #[serde(default)]
+    pub web_token_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -381,6 +387,9 @@ pub struct Simulator {
     pub service: Option<Service>,
     /// Its Multus network, if any (its address there is `ip`).
     pub multus: Option<Multus>,
+    /// SHA-256 of the fleet's web token when this simulator serves its web API with
+    /// one (docker, kubernetes): part of the spec hash, never the token.
+    pub web_token_digest: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -448,7 +457,12 @@ impl Simulator {
     /// A hash of everything that makes this simulator what it is: a change means the
     /// simulator must be recreated.
     pub fn spec_hash(&self, image: &str) -> String {
-        hash_command(image, &self.args())
+        let mut parts = self.args();
+        // A new web token means a new container; only its digest is hashed.
+        if let Some(d) = &self.web_token_digest {
+            parts.push(format!("web-token-sha256={d}"));
+        }
+        hash_command(image, &parts)
     }
 }
 
@@ -467,6 +481,36 @@ pub fn hash_command(image: &str, args: &[String]) -> String {
     }
 }
 
+/// The simulators' web API token of a fleet.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebToken {
+    /// Resolved against the manifest.
+    pub file: PathBuf,
+    /// The token; empty for a resource in a cluster, whose token is in its Secret.
+    pub value: String,
+}
+
+impl fmt::Debug for WebToken {
+    /// Never the token itself.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebToken")
+            .field("file", &self.file)
+            .field("value", &"<redacted>")
+            .finish()
+    }
+}
+
+impl WebToken {
+    /// SHA-256 of the token, hex: what may appear in labels and spec hashes.
+    pub fn digest(&self) -> String {
+        ring::digest::digest(&ring::digest::SHA256, self.value.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
 /// A validated fleet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fleet {
@@ -477,6 +521,8 @@ pub struct Fleet {
     pub simulators: Vec<Simulator>,
     /// The Docker engine to use (docker backend); `None` for the default.
     pub docker_host: Option<String>,
+    /// The simulators' web API token (`spec.webTokenFile`).
+    pub web_token: Option<WebToken>,
     /// Where the manifest came from (relative replay files resolve against it).
     pub source: PathBuf,
 }
@@ -974,6 +1020,7 @@ fn validate(raw: &RawFleet, source: &Path, c: &mut Checker<'_>) -> Option<Fleet>
                 replay: replay.clone(),
                 service: service.clone(),
                 multus: multus.clone(),
+                web_token_digest: None,
             });
         }
         check_identity(&identity_spec, &format!("{at}.identity"), c);
@@ -1006,6 +1053,13 @@ fn validate(raw: &RawFleet, source: &Path, c: &mut Checker<'_>) -> Option<Fleet>
             );
         }
     }
+    let web_token = validate_web_token(spec, backend, &sims, base_dir, c);
+    if let Some(t) = &web_token {
+        let digest = (!t.value.is_empty()).then(|| t.digest());
+        for sim in sims.iter_mut().filter(|s| s.web) {
+            sim.web_token_digest.clone_from(&digest);
+        }
+    }
     if sims.is_empty() && c.problems.is_empty() {
         c.add(
             "spec.simulators",
@@ -1020,8 +1074,71 @@ fn validate(raw: &RawFleet, source: &Path, c: &mut Checker<'_>) -> Option<Fleet>
         network,
         simulators: sims,
         docker_host: spec.docker_host.clone(),
+        web_token,
         source: source.to_owned(),
     })
+}
+
+/// `spec.webTokenFile`: required when a simulator serves its web API on its own
+/// address (docker, kubernetes), read here when files are at hand.
+fn validate_web_token(
+    spec: &FleetSpec,
+    backend: BackendKind,
+    sims: &[Simulator],
+    base_dir: &Path,
+    c: &mut Checker<'_>,
+) -> Option<WebToken> {
+    let Some(written) = &spec.web_token_file else {
+        if backend != BackendKind::Local && sims.iter().any(|s| s.web) {
+            let at = if spec.defaults.as_ref().and_then(|d| d.web) == Some(true) {
+                "spec.defaults.web".to_owned()
+            } else {
+                let n = spec
+                    .simulators
+                    .iter()
+                    .position(|s| s.web == Some(true))
+                    .unwrap_or(0);
+                format!("spec.simulators[{n}].web")
+            };
+            c.add(
+                &at,
+                format!(
+                    "`web: true` on the {backend} backend serves each simulator's web API on its \
+                     own address, which needs a token"
+                ),
+                Some("add `webTokenFile: web-token` under spec, a file next to the manifest holding the token (e.g. `head -c 24 /dev/urandom | base64 > web-token`)"),
+            );
+        }
+        return None;
+    };
+    if backend == BackendKind::Local {
+        c.add(
+            "spec.webTokenFile",
+            "webTokenFile is for the docker and kubernetes backends",
+            Some("local simulators serve their web API on loopback and need no token: remove it"),
+        );
+        return None;
+    }
+    let file = base_dir.join(written);
+    let mut value = String::new();
+    if c.check_files {
+        match std::fs::read_to_string(&file) {
+            Ok(text) => match enip_server::guard::token_from(&text) {
+                Some(t) => value = t,
+                None => c.add(
+                    "spec.webTokenFile",
+                    format!("web token file `{}` is empty", file.display()),
+                    Some("put the token in it, on one line"),
+                ),
+            },
+            Err(e) => c.add(
+                "spec.webTokenFile",
+                format!("cannot read web token file `{}`: {e}", file.display()),
+                Some("paths are relative to the manifest"),
+            ),
+        }
+    }
+    Some(WebToken { file, value })
 }
 
 /// The Service an entry asks for: its own fields over the defaults'.

@@ -93,8 +93,26 @@ pub async fn http(
     path: &str,
     body: Option<&str>,
 ) -> std::io::Result<(u16, String)> {
+    http_with_token(method, addr, path, body, None).await
+}
+
+/// [`http`] with `Authorization: Bearer <token>` when `token` is given (a controller
+/// that listens off loopback wants one; see `plcfleet controller --token-file`).
+pub async fn http_with_token(
+    method: &str,
+    addr: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(addr).await?;
     let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        if t.contains(['\r', '\n']) {
+            return Err(std::io::Error::other("the token holds a line break"));
+        }
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
     if let Some(b) = body {
         req.push_str(&format!(
             "Content-Type: application/yaml\r\nContent-Length: {}\r\n",

@@ -216,3 +216,125 @@ fn fleets_by_name_through_the_controller() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_controller_off_loopback_needs_a_token_and_by_name_commands_send_it() {
+    let dir = std::env::temp_dir().join(format!("plcfleet-cli-token-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("manifests")).unwrap();
+    let manifests = dir.join("manifests");
+    // Loopback unless told otherwise.
+    for cmd in ["up", "controller"] {
+        let (_, help, _) = run(&[cmd, "--help"]);
+        assert!(help.contains("[default: 127.0.0.1:9100]"), "{cmd}: {help}");
+        assert!(help.contains("--token-file <FILE>"), "{cmd}: {help}");
+    }
+    // Refused before anything starts, with what to do.
+    for args in [
+        vec![
+            "controller",
+            "--manifests",
+            manifests.to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:9",
+        ],
+        vec!["up", &example("quickstart.yaml"), "--listen", "0.0.0.0:9"],
+    ] {
+        let out = Command::new(BIN)
+            .args(&args)
+            .env_remove("PLCFLEET_TOKEN")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(
+            err.trim(),
+            "plcfleet: --listen 0.0.0.0:9 is reachable from other hosts and the controller API can \
+             create and delete fleets, so it needs a token: give --token-file FILE (a file holding \
+             it) or set PLCFLEET_TOKEN, or listen on loopback (--listen 127.0.0.1:9)",
+            "{args:?}"
+        );
+    }
+    std::fs::write(
+        manifests.join("tok.yaml"),
+        "kind: Fleet\nmetadata: {name: tok}\nspec:\n  backend: local\n  network: {subnet: 127.88.0.0/16}\n  defaults: {tags: {SCADA: DINT}}\n  simulators:\n    - name: t\n      ip: 127.88.0.10\n",
+    )
+    .unwrap();
+    let token = dir.join("token");
+    std::fs::write(&token, "example-controller-token\n").unwrap();
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["controller", "--manifests"])
+        .arg(&manifests)
+        .args([
+            "--listen",
+            &format!("0.0.0.0:{port}"),
+            "--resync",
+            "0.5",
+            "--token-file",
+        ])
+        .arg(&token)
+        .env_remove("PLCFLEET_TOKEN")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let ctl = ["--controller", addr.as_str()];
+    let t = Instant::now();
+    let out = loop {
+        let out = Command::new(BIN)
+            .args([&["status", "tok", "-o", "json"][..], &ctl].concat())
+            .env("PLCFLEET_TOKEN", "example-controller-token")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && text.contains("\"healthy\": true") {
+            break text;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "never healthy: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(out.contains("127.88.0.10"), "{out}");
+    // Without the token the controller says no, and the CLI says what to set.
+    let out = Command::new(BIN)
+        .args([&["status", "tok"][..], &ctl].concat())
+        .env_remove("PLCFLEET_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the controller at {addr} wants a bearer token: set PLCFLEET_TOKEN"
+        )),
+        "{err}"
+    );
+    let page = http_get(&addr, "/api/fleets");
+    assert!(
+        page.starts_with("HTTP/1.0 401") || page.starts_with("HTTP/1.1 401"),
+        "{page}"
+    );
+    assert!(
+        page.to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{page}"
+    );
+    for open in ["/metrics", "/healthz"] {
+        let page = http_get(&addr, open);
+        assert!(page.contains(" 200 OK"), "{open}: {page}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -238,3 +238,69 @@ async fn the_api_applies_and_deletes_fleets_and_reports_what_simulators_say() {
     let (code, v) = http("PUT", &addr, "/api/fleets/gamma", Some(good)).await;
     assert_eq!(code, 405, "{v}");
 }
+
+#[tokio::test]
+async fn the_api_wants_its_token_and_bounds_requests() {
+    use plcfleet::scrape::http_with_token;
+    let shared = Shared::new().unwrap();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let rate = "2/3".parse().unwrap();
+    let router = plcfleet::api::router_with(
+        shared.clone(),
+        plcfleet::api::guard(Some("fleet-token".into()), rate),
+    );
+    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let (code, body) = http_with_token("GET", &addr, "/api/fleets", None, None)
+        .await
+        .unwrap();
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("Authorization: Bearer"), "{body}");
+    let (code, _) = http_with_token("GET", &addr, "/api/fleets", None, Some("nope"))
+        .await
+        .unwrap();
+    assert_eq!(code, 401);
+    let (code, body) = http_with_token("GET", &addr, "/api/fleets", None, Some("fleet-token"))
+        .await
+        .unwrap();
+    assert_eq!((code, body.as_str()), (200, "[]"));
+    // The bucket (burst 3) is empty now; it refills at 2 per second.
+    let (code, body) = plcfleet::scrape::http("GET", &addr, "/metrics", None)
+        .await
+        .unwrap();
+    assert_eq!(code, 429, "{body}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // /metrics and /healthz are open on purpose.
+    let (code, body) = plcfleet::scrape::http("GET", &addr, "/metrics", None)
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("plcfleet_"), "{body}");
+    let (code, _) = plcfleet::scrape::http("GET", &addr, "/healthz", None)
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // A manifest over 1 MiB is refused from its Content-Length, before it is read (the
+    // body is not sent: a server that answers early may reset a connection mid-write).
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    c.write_all(
+        b"PUT /api/fleets/big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer fleet-token\r\n\
+          Content-Length: 1048577\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.ends_with(r#"{"error":"the body is 1048577 bytes; at most 1048576"}"#),
+        "{answer}"
+    );
+}

@@ -988,11 +988,61 @@ async fn a_fleet_by_name_is_shown_and_deleted_by_its_labels() {
             tags: "T: INT",
         },
     ];
-    let text = manifest_text(&name, &net, x, &image, &sims)
-        .replace("  defaults:\n", "  defaults:\n    web: true\n");
+    // web: true on Docker listens on the simulator's own address: it takes a token.
+    let dir = tempdir("web-token");
+    let token_file = dir.join("web-token");
+    std::fs::write(&token_file, "docker-test-token\n").unwrap();
+    let text = manifest_text(&name, &net, x, &image, &sims).replace(
+        "  defaults:\n",
+        &format!(
+            "  webTokenFile: {}\n  defaults:\n    web: true\n",
+            token_file.display()
+        ),
+    );
     let f = fleet(&text);
     let r = apply::apply(&b, &f, &opts()).await.unwrap();
     assert_eq!(r.healthy, 2, "{:?}", r.failures);
+    let c = format!("{name}-a");
+    let env = docker(&["inspect", "--format", "{{json .Config.Env}}", &c]);
+    assert!(
+        env.contains("\"ENIP_WEB_TOKEN=docker-test-token\""),
+        "{env}"
+    );
+    let labels = docker(&["inspect", "--format", "{{json .Config.Labels}}", &c]);
+    assert!(!labels.contains("docker-test-token"), "{labels}");
+    // Hardened as README says: non-root, read-only, no capabilities, and no shell to
+    // exec into (the image is FROM scratch around one static binary).
+    assert_eq!(
+        docker(&[
+            "inspect",
+            "--format",
+            "{{.Config.User}} {{.HostConfig.ReadonlyRootfs}} {{json .HostConfig.CapDrop}}",
+            &c
+        ]),
+        "65532:65532 true [\"ALL\"]"
+    );
+    assert!(
+        !docker_ok(&["exec", &c, "sh", "-c", "true"]),
+        "a shell in {c}"
+    );
+    assert!(
+        !docker_ok(&["exec", &c, "/bin/sh", "-c", "true"]),
+        "a shell in {c}"
+    );
+    // A new token is a new spec: the containers are recreated to take it.
+    std::fs::write(&token_file, "docker-test-token-2\n").unwrap();
+    let f2 = fleet(&text);
+    assert_ne!(
+        f.simulators[0].spec_hash(&f.image),
+        f2.simulators[0].spec_hash(&f2.image)
+    );
+    let r = apply::apply(&b, &f2, &opts()).await.unwrap();
+    assert_eq!(r.healthy, 2, "{:?}", r.failures);
+    let env = docker(&["inspect", "--format", "{{json .Config.Env}}", &c]);
+    assert!(
+        env.contains("\"ENIP_WEB_TOKEN=docker-test-token-2\""),
+        "{env}"
+    );
 
     let bin = env!("CARGO_BIN_EXE_plcfleet");
     // Port 9 on loopback: no controller there, so the engine is asked.

@@ -163,6 +163,15 @@ fn helm_chart_lints_renders_and_every_manifest_validates() {
     );
     assert!(stdout.contains("pod-line-003.yaml passed"), "{stdout}");
     assert!(stdout.contains("service-boiler-1.yaml passed"), "{stdout}");
+    // Every pod template of the chart and every simulator pod the controller builds.
+    assert!(
+        stdout.contains("restricted ok pod-line-003.yaml"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("restricted Pod Security Standard: 6 pod templates"),
+        "{stdout}"
+    );
     // The chart's command line is one the binary accepts: with no cluster to reach it
     // gets as far as the client configuration (or the listen address), never a usage
     // error (exit 2).
@@ -174,6 +183,8 @@ fn helm_chart_lints_renders_and_every_manifest_validates() {
         let run = Command::new(env!("CARGO_BIN_EXE_plcfleet"))
             .args(&args)
             .env("KUBECONFIG", scratch.join("no-such-kubeconfig"))
+            // The chart gives it from its Secret: the API listens off loopback.
+            .env("PLCFLEET_TOKEN", "from-the-chart-secret")
             .env_remove("KUBERNETES_SERVICE_HOST")
             .output()
             .unwrap();

@@ -49,6 +49,7 @@ NON_DEFAULT = {
     "nodeSelector": {"kubernetes.io/os": "linux"},
     "tolerations": [{"key": "ot", "operator": "Exists", "effect": "NoSchedule"}],
     "affinity": {},
+    "apiToken": {"existingSecret": "my-controller-token"},
 }
 chart = helm_python.Chart.load(chart_dir)
 files = []
@@ -131,6 +132,123 @@ if sm_default or len(sm_custom) != 1:
     fail("the ServiceMonitor must exist exactly when metrics.serviceMonitor.enabled")
 if kinds(renders["custom"], "ServiceAccount"):
     fail("serviceAccount.create=false still renders a ServiceAccount")
+
+
+# The restricted Pod Security Standard
+# (https://kubernetes.io/docs/concepts/security/pod-security-standards/), baseline
+# included, for one pod spec. Returns what breaks it.
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+                      "persistentVolumeClaim", "projected", "secret"}
+SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range",
+                "net.ipv4.ip_unprivileged_port_start", "net.ipv4.tcp_syncookies",
+                "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+                "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout",
+                "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes"}
+
+
+def restricted(pod):
+    bad = []
+    psc = pod.get("securityContext") or {}
+    for k in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(k):
+            bad.append(f"{k}: true")
+    for v in pod.get("volumes") or []:
+        kinds_ = set(v) - {"name"}
+        if not kinds_ <= RESTRICTED_VOLUMES:
+            bad.append(f"volume {v.get('name')}: {sorted(kinds_ - RESTRICTED_VOLUMES)}")
+    for s in psc.get("sysctls") or []:
+        if s.get("name") not in SAFE_SYSCTLS:
+            bad.append(f"sysctl {s.get('name')}")
+    if (psc.get("windowsOptions") or {}).get("hostProcess"):
+        bad.append("windowsOptions.hostProcess")
+    if psc.get("runAsUser") == 0:
+        bad.append("pod runAsUser: 0")
+    containers = [("container", c) for c in pod.get("containers") or []]
+    containers += [("initContainer", c) for c in pod.get("initContainers") or []]
+    containers += [("ephemeralContainer", c) for c in pod.get("ephemeralContainers") or []]
+    if not containers:
+        bad.append("no containers")
+    for what, c in containers:
+        at = f"{what} {c.get('name')}"
+        sc = c.get("securityContext") or {}
+        if sc.get("privileged"):
+            bad.append(f"{at}: privileged")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            bad.append(f"{at}: allowPrivilegeEscalation is not false")
+        if not (sc.get("runAsNonRoot") is True
+                or (psc.get("runAsNonRoot") is True and sc.get("runAsNonRoot") is not False)):
+            bad.append(f"{at}: runAsNonRoot is not true")
+        if sc.get("runAsUser") == 0:
+            bad.append(f"{at}: runAsUser: 0")
+        seccomp = (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            bad.append(f"{at}: seccompProfile {seccomp!r}, not RuntimeDefault or Localhost")
+        caps = sc.get("capabilities") or {}
+        if "ALL" not in (caps.get("drop") or []):
+            bad.append(f"{at}: capabilities do not drop ALL")
+        if set(caps.get("add") or []) - {"NET_BIND_SERVICE"}:
+            bad.append(f"{at}: capabilities add {caps['add']}")
+        for p in c.get("ports") or []:
+            if p.get("hostPort"):
+                bad.append(f"{at}: hostPort {p['hostPort']}")
+        if sc.get("procMount", "Default") != "Default":
+            bad.append(f"{at}: procMount {sc['procMount']}")
+        if (sc.get("windowsOptions") or {}).get("hostProcess"):
+            bad.append(f"{at}: windowsOptions.hostProcess")
+    return bad
+
+
+def pod_specs(doc):
+    kind = doc.get("kind")
+    spec = doc.get("spec") or {}
+    if kind == "Pod":
+        return [spec]
+    if kind == "CronJob":
+        return [spec["jobTemplate"]["spec"]["template"]["spec"]]
+    if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job",
+                "ReplicationController"):
+        return [spec["template"]["spec"]]
+    return []
+
+
+checked = 0
+for label, docs in renders.items():
+    for d in docs:
+        for pod in pod_specs(d):
+            checked += 1
+            for why in restricted(pod):
+                fail(f"{label}: {d['kind']} {d['metadata']['name']} breaks the restricted "
+                     f"Pod Security Standard: {why}")
+for f in extra:
+    with open(f) as fh:
+        d = yaml.safe_load(fh)
+    for pod in pod_specs(d):
+        checked += 1
+        for why in restricted(pod):
+            fail(f"{os.path.basename(f)}: breaks the restricted Pod Security Standard: {why}")
+        if not restricted(pod):
+            print(f"restricted ok {os.path.basename(f)}")
+# The check itself catches what it must (a pod that breaks each rule once).
+probe = {"hostNetwork": True, "volumes": [{"name": "h", "hostPath": {"path": "/"}}],
+         "containers": [{"name": "c", "securityContext": {
+             "privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}}}]}
+if len(restricted(probe)) != 8:
+    fail(f"the restricted check missed something: {restricted(probe)}")
+print(f"restricted Pod Security Standard: {checked} pod templates")
+
+# The controller API's token: a Secret the chart makes, or one of the user's.
+for label, want in (("default", "plcfleet-api-token"), ("custom", "my-controller-token")):
+    (dep,) = kinds(renders[label], "Deployment")
+    env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    ref = env.get("PLCFLEET_TOKEN", {}).get("valueFrom", {}).get("secretKeyRef", {})
+    if ref != {"name": want, "key": "token"}:
+        fail(f"{label}: PLCFLEET_TOKEN comes from {ref}, not Secret {want} key token")
+secrets = kinds(renders["default"], "Secret")
+if [s["metadata"]["name"] for s in secrets] != ["plcfleet-api-token"] \
+        or len(secrets[0]["data"]["token"]) < 40:
+    fail(f"default: the chart must make the Secret plcfleet-api-token with a token: {secrets}")
+if kinds(renders["custom"], "Secret"):
+    fail("custom: apiToken.existingSecret still renders a Secret")
 
 # 3. The chart's CRD and deploy/: every Kubernetes manifest.
 crd_docs = []

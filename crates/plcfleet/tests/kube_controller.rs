@@ -600,7 +600,7 @@ async fn services_are_applied_when_missing_and_pruned_when_no_longer_asked_for()
     let spec = SPEC.replace(
         "identity: { serial: auto }",
         "identity: { serial: auto }\n    web: true\n    service: { type: LoadBalancer, annotations: { metallb.universe.tf/address-pool: plc } }",
-    );
+    ) + "webTokenFile: web-token\n";
     let sf = fleet(&spec);
     let have = pods(&sf, true);
     let mut svcs = services(&sf);
@@ -1129,4 +1129,42 @@ async fn cli_apply_wait_times_out_with_the_last_status() {
         took >= Duration::from_millis(300) && took < Duration::from_secs(3),
         "{took:?}"
     );
+}
+
+#[test]
+fn web_simulators_take_their_token_from_the_fleets_secret() {
+    let web = SPEC.replace(
+        "identity: { serial: auto }",
+        "identity: { serial: auto }\n    web: true",
+    );
+    // Without a token file the spec is refused, saying what to add.
+    let e = validate(&fleet(&web)).unwrap_err().to_string();
+    assert!(
+        e.contains("spec.simulators[0].web") || e.contains("needs a token"),
+        "{e}"
+    );
+    assert!(e.contains("webTokenFile"), "{e}");
+    let sf = fleet(&(web + "webTokenFile: web-token\n"));
+    let f = validate(&sf).unwrap();
+    let pod = plcfleet::kube_controller::pod_for(&sf, &f, &f.simulators[0]);
+    assert_eq!(
+        pod["spec"]["containers"][0]["env"],
+        json!([{"name": "ENIP_WEB_TOKEN", "valueFrom": {"secretKeyRef": {"name": "plant-web-token", "key": "token"}}}])
+    );
+    // The Secret `plcfleet apply` writes: owned by the fleet, the token under `token`.
+    let s = serde_json::to_value(plcfleet::k8s::web_token_secret(&sf, "t0ken")).unwrap();
+    assert_eq!(s["metadata"]["name"], "plant-web-token");
+    assert_eq!(s["metadata"]["namespace"], "ot");
+    assert_eq!(
+        s["metadata"]["ownerReferences"][0]["kind"],
+        "SimulatorFleet"
+    );
+    assert_eq!(s["metadata"]["ownerReferences"][0]["uid"], "uid-7");
+    assert_eq!(s["metadata"]["labels"]["plcfleet.io/fleet"], "plant");
+    assert_eq!(s["data"]["token"], "dDBrZW4=");
+    // A simulator without web gets no token at all.
+    let plain = fleet(SPEC);
+    let f = validate(&plain).unwrap();
+    let pod = plcfleet::kube_controller::pod_for(&plain, &f, &f.simulators[0]);
+    assert_eq!(pod["spec"]["containers"][0]["env"], json!([]));
 }

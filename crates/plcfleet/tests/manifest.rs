@@ -287,3 +287,83 @@ fn the_schema_names_every_field() {
         assert!(s.contains(field), "{field}");
     }
 }
+
+/// `spec.webTokenFile`: needed by `web: true` on docker and kubernetes, read relative to
+/// the manifest, hashed into the spec (never the token itself into anything shown).
+#[test]
+fn web_token_files_are_required_off_loopback_and_checked() {
+    let dir = std::env::temp_dir().join(format!("plcfleet-web-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("token"), "s3cret\n").unwrap();
+    std::fs::write(dir.join("empty"), "\n").unwrap();
+    let text = |backend: &str, token: &str| {
+        format!(
+            "kind: Fleet\nmetadata: {{name: w}}\nspec:\n  backend: {backend}\n{token}  network: {{subnet: 10.9.0.0/24}}\n  defaults:\n    tags: {{X: INT}}\n    web: true\n  simulators:\n    - {{name: a, ip: 10.9.0.10}}\n"
+        )
+    };
+    let err = |backend: &str, token: &str| {
+        manifest::parse(&dir.join("w.yaml"), &text(backend, token))
+            .unwrap_err()
+            .to_string()
+            .replace(&dir.display().to_string(), "DIR")
+    };
+    assert_eq!(
+        err("docker", ""),
+        "DIR/w.yaml:8:5: `web: true` on the docker backend serves each simulator's web API on \
+         its own address, which needs a token\n  hint: add `webTokenFile: web-token` under spec, \
+         a file next to the manifest holding the token (e.g. `head -c 24 /dev/urandom | base64 \
+         > web-token`)"
+    );
+    assert!(err("kubernetes", "").contains("on the kubernetes backend"));
+    assert_eq!(
+        err("docker", "  webTokenFile: missing\n"),
+        "DIR/w.yaml:5:3: cannot read web token file `DIR/missing`: No such file or directory \
+         (os error 2)\n  hint: paths are relative to the manifest"
+    );
+    assert_eq!(
+        err("docker", "  webTokenFile: empty\n"),
+        "DIR/w.yaml:5:3: web token file `DIR/empty` is empty\n  hint: put the token in it, on one line"
+    );
+    let local = text("local", "  webTokenFile: token\n").replace("10.9.0.", "127.9.0.");
+    let e = manifest::parse(&dir.join("w.yaml"), &local)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("webTokenFile is for the docker and kubernetes backends"),
+        "{e}"
+    );
+    assert!(e.contains("need no token: remove it"), "{e}");
+    // Local fleets need none; docker with a token is valid, and the token changes the
+    // spec hash without appearing in it or in Debug output.
+    let local = text("local", "").replace("10.9.0.", "127.9.0.");
+    assert!(manifest::parse(&dir.join("w.yaml"), &local)
+        .unwrap()
+        .web_token
+        .is_none());
+    let f = manifest::parse(
+        &dir.join("w.yaml"),
+        &text("docker", "  webTokenFile: token\n"),
+    )
+    .unwrap();
+    let t = f.web_token.as_ref().unwrap();
+    assert_eq!(t.value, "s3cret");
+    assert!(!format!("{f:?}").contains("s3cret"));
+    let h1 = f.simulators[0].spec_hash(&f.image);
+    std::fs::write(dir.join("token"), "other\n").unwrap();
+    let f2 = manifest::parse(
+        &dir.join("w.yaml"),
+        &text("docker", "  webTokenFile: token\n"),
+    )
+    .unwrap();
+    assert_ne!(h1, f2.simulators[0].spec_hash(&f2.image));
+    let body = plcfleet::docker::container_body(
+        &f2,
+        &f2.simulators[0],
+        "h",
+        "s",
+        plcfleet::docker::Limits::default(),
+    );
+    assert_eq!(body.env, Some(vec!["ENIP_WEB_TOKEN=other".to_owned()]));
+    assert!(!format!("{:?}", body.labels).contains("other"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
