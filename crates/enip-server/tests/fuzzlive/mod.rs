@@ -458,12 +458,19 @@ impl Target {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        Self {
+        let t = Self {
             child,
             addr,
             web,
             log,
+        };
+        // The probes above are connections too: let the server see them close, so the
+        // baseline is the idle server's.
+        let since = Instant::now();
+        while t.metric("enip_tcp_connections") != 0.0 && since.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
         }
+        t
     }
 
     pub fn alive(&mut self) -> bool {
