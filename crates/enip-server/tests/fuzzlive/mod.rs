@@ -448,9 +448,15 @@ impl Target {
             .spawn()
             .unwrap();
         let t = Instant::now();
-        while std::net::TcpStream::connect(addr).is_err()
-            || std::net::TcpStream::connect(web).is_err()
-        {
+        // Connections the probes opened: the baseline waits until the server has
+        // accepted and closed every one (a probe may still sit in the backlog).
+        let mut probes = 0u32;
+        loop {
+            let up = std::net::TcpStream::connect(addr).is_ok();
+            probes += u32::from(up);
+            if up && std::net::TcpStream::connect(web).is_ok() {
+                break;
+            }
             assert!(
                 t.elapsed() < Duration::from_secs(10),
                 "server did not start; log {}",
@@ -467,7 +473,10 @@ impl Target {
         // The probes above are connections too: let the server see them close, so the
         // baseline is the idle server's.
         let since = Instant::now();
-        while t.metric("enip_tcp_connections") != 0.0 && since.elapsed() < Duration::from_secs(5) {
+        while (t.metric("enip_tcp_connections_accepted_total") < f64::from(probes)
+            || t.metric("enip_tcp_connections") != 0.0)
+            && since.elapsed() < Duration::from_secs(5)
+        {
             std::thread::sleep(Duration::from_millis(10));
         }
         t
