@@ -1,9 +1,10 @@
 //! plcfleet's Docker backend against docker-compose and a `docker run` loop, same
 //! machine, same run: time until N simulators all answer ListIdentity as themselves
 //! (N = 100, 250, 500 by default), and a no-op re-apply at the largest N. Prints a
-//! table; not a timed test. A last column measures the engine's own ceiling: bare
-//! `docker run -d` (no limits, no hardening) with 64 in flight, until all answer. Needs the Docker engine, docker-compose, and the image
-//! `cpppo/scada:latest` (docker/build.sh).
+//! table; not a timed test. Another column measures bare `docker run -d` (no limits, no
+//! hardening) with 64 in flight, until all answer: about what the engine itself allows.
+//! Needs the Docker engine, docker-compose, and the image `cpppo/scada:latest`
+//! (docker/build.sh).
 //!
 //! ```text
 //! cargo bench -p plcfleet --bench docker_fleet
@@ -115,7 +116,7 @@ fn main() {
     let backend = rt.block_on(DockerBackend::connect(None)).unwrap();
     let dir = std::env::temp_dir().join(format!("plcfleet-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    println!("| simulators | plcfleet apply | docker-compose up -d | docker run loop | docker run ×64 (engine ceiling) | containers/s (plcfleet / ceiling) |");
+    println!("| simulators | plcfleet apply | docker-compose up -d | docker run loop | docker run, 64 at once | containers/s (plcfleet / docker run ×64) |");
     println!("|---:|---:|---:|---:|---:|---:|");
     let mut noop = None;
     for &n in &sizes {
@@ -150,7 +151,7 @@ fn main() {
             rt.block_on(plcfleet::backend::Backend::remove(&backend, &f.name, o))
                 .unwrap();
         }
-        // The engine's ceiling: plain `docker run -d`, 64 at once.
+        // Bare `docker run -d`, 64 at once: what the engine gives a parallel CLI loop.
         let t = Instant::now();
         let runs: Vec<Vec<String>> = f.simulators.iter().map(run_args).collect();
         std::thread::scope(|s| {

@@ -160,7 +160,7 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("fleet.yaml");
     let b = rt.block_on(DockerBackend::connect(None)).unwrap();
-    println!("| trial | restart after | engine away | converged after the restart | failed backend calls meanwhile | duplicates | orphans |");
+    println!("| trial | restart after | engine away | converged after the restart | failed reconcile passes meanwhile | duplicates | orphans |");
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for trial in 0..trials {
         // A fleet in one version, then a change (every simulator recreated) in flight.
