@@ -298,44 +298,15 @@ pub async fn apply_replay(
     sf: &SimulatorFleet,
     files: &BTreeMap<String, Vec<u8>>,
 ) -> Result<(), ReplayError> {
-    let ns = sf.namespace().unwrap_or_else(|| "default".to_owned());
-    let fleet = sf.name_any();
-    let name = replay_config_map_name(&fleet);
-    let api: Api<ConfigMap> = Api::namespaced(client, &ns);
-    let have = api.get_opt(&name).await?;
-    if let Some(h) = &have {
-        if h.labels().get(FLEET_LABEL) != Some(&fleet) {
-            return Err(ReplayError::NotOurs {
-                kind: "ConfigMap",
-                name,
-                fleet,
-            });
-        }
-    }
-    if files.is_empty() {
-        if have.is_some() {
-            match api.delete(&name, &DeleteParams::default()).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        return Ok(());
-    }
-    let mut cm = replay_config_map(sf, files);
-    cm.meta_mut().managed_fields = None;
-    let mut body = serde_json::to_value(&cm).map_err(kube::Error::SerdeError)?;
-    if let Some(o) = body.as_object_mut() {
-        o.insert("apiVersion".to_owned(), "v1".into());
-        o.insert("kind".to_owned(), "ConfigMap".into());
-    }
-    api.patch(
-        &name,
-        &PatchParams::apply(CLI_FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
+    let object = (!files.is_empty()).then(|| replay_config_map(sf, files));
+    apply_owned(
+        client,
+        sf,
+        "ConfigMap",
+        replay_config_map_name(&sf.name_any()),
+        object,
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// The Secret holding a fleet's web token (`spec.webTokenFile`), key `token`.
@@ -376,21 +347,46 @@ pub async fn apply_web_token(
     sf: &SimulatorFleet,
     token: Option<&str>,
 ) -> Result<(), ReplayError> {
+    let object = token
+        .filter(|t| !t.is_empty())
+        .map(|t| web_token_secret(sf, t));
+    apply_owned(
+        client,
+        sf,
+        "Secret",
+        web_token_secret_name(&sf.name_any()),
+        object,
+    )
+    .await
+}
+
+/// Server-side-apply `object` (a `kind` named `name`, in `sf`'s namespace) with the CLI's
+/// field manager, or with `None` delete the one an earlier apply left. One of that name
+/// that does not carry the fleet's label is refused, never overwritten or deleted.
+async fn apply_owned<K>(
+    client: Client,
+    sf: &SimulatorFleet,
+    kind: &'static str,
+    name: String,
+    object: Option<K>,
+) -> Result<(), ReplayError>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + Serialize
+        + serde::de::DeserializeOwned,
+{
     let ns = sf.namespace().unwrap_or_else(|| "default".to_owned());
     let fleet = sf.name_any();
-    let name = web_token_secret_name(&fleet);
-    let api: Api<Secret> = Api::namespaced(client, &ns);
+    let api: Api<K> = Api::namespaced(client, &ns);
     let have = api.get_metadata_opt(&name).await?;
     if let Some(h) = &have {
         if h.labels().get(FLEET_LABEL) != Some(&fleet) {
-            return Err(ReplayError::NotOurs {
-                kind: "Secret",
-                name,
-                fleet,
-            });
+            return Err(ReplayError::NotOurs { kind, name, fleet });
         }
     }
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
+    let Some(mut object) = object else {
         if have.is_some() {
             match api.delete(&name, &DeleteParams::default()).await {
                 Ok(_) => {}
@@ -400,11 +396,11 @@ pub async fn apply_web_token(
         }
         return Ok(());
     };
-    let mut body =
-        serde_json::to_value(web_token_secret(sf, token)).map_err(kube::Error::SerdeError)?;
+    object.meta_mut().managed_fields = None;
+    let mut body = serde_json::to_value(&object).map_err(kube::Error::SerdeError)?;
     if let Some(o) = body.as_object_mut() {
-        o.insert("apiVersion".to_owned(), "v1".into());
-        o.insert("kind".to_owned(), "Secret".into());
+        o.insert("apiVersion".to_owned(), K::api_version(&()).into());
+        o.insert("kind".to_owned(), kind.into());
     }
     api.patch(
         &name,
