@@ -85,6 +85,18 @@ fn stop(r: Running) {
     }
 }
 
+/// [`stop`], and wait until every task (and so its listener) is gone: the address is
+/// free for whatever binds it next.
+async fn stop_and_wait(r: Running) {
+    r.server.set_done();
+    for t in &r.tasks {
+        t.abort();
+    }
+    for t in r.tasks {
+        let _ = t.await;
+    }
+}
+
 impl Backend for LocalBackend {
     async fn ensure_network(&self, _fleet: &Fleet) -> Result<()> {
         Ok(())
@@ -172,7 +184,7 @@ impl Backend for LocalBackend {
             },
         );
         if let Some(old) = old {
-            stop(old);
+            stop_and_wait(old).await;
         }
         Ok(())
     }
@@ -180,9 +192,8 @@ impl Backend for LocalBackend {
     async fn remove(&self, fleet: &str, sim: &Observed) -> Result<()> {
         let r = self.lock().remove(&(fleet.to_owned(), sim.name.clone()));
         if let Some(r) = r {
-            stop(r);
-            // Let the listener close before the address is reused.
-            tokio::task::yield_now().await;
+            // The listener is closed before the address can be reused.
+            stop_and_wait(r).await;
         }
         Ok(())
     }
