@@ -19,6 +19,8 @@ use crate::udt::{MemberKind, StructType, UdtDef, Udts};
 /// The largest Message Router reply sent without a connection (cpppo and Logix use
 /// about 500 bytes).
 pub const UNCONNECTED_REPLY_LIMIT: usize = 504;
+/// The sequence count that starts every connected (class 3) data item.
+const SEQUENCE_COUNT: usize = 2;
 
 /// The largest connection size granted by (Large) Forward Open: libplctag asks 4002.
 pub const MAX_CONNECTION_SIZE: u16 = 4002;
@@ -136,6 +138,9 @@ pub struct Controller {
     pub(crate) hooks: std::collections::HashMap<usize, Box<dyn crate::observe::TagHook>>,
     /// Statuses injected per tag (the web API's `tags/<tag>/error=N`).
     pub tag_errors: crate::inject::TagErrors,
+    /// While a connected request runs: a plain Read Tag's data may then fill the whole
+    /// connection size (see `read`).
+    connected: bool,
 }
 
 impl Controller {
@@ -247,7 +252,13 @@ impl Controller {
     /// no such connection is open: the request is dropped unanswered, as OpENer does.
     pub fn execute_connected(&mut self, ot_id: u32, request: &[u8]) -> Option<(u32, Vec<u8>)> {
         let c = *self.connections.get(ot_id)?;
-        Some((c.to_id, self.execute(request, usize::from(c.size))))
+        // The connection size counts the connected data item's 2-byte sequence count, so
+        // the Message Router reply gets the rest: libplctag sizes its receive buffer that
+        // way and drops a 4002-byte reply on a 4002-byte connection as too large.
+        self.connected = true;
+        let reply = self.execute(request, usize::from(c.size).saturating_sub(SEQUENCE_COUNT));
+        self.connected = false;
+        Some((c.to_id, reply))
     }
 
     fn get_attributes(&self, req: &Request<'_>, out: &mut Vec<u8>) -> Result<(), Fault> {
@@ -604,8 +615,13 @@ impl Controller {
         }
         // pycomm3 sends a plain Read Tag whenever the data alone fits the connection size
         // (DINT[1000] on a 4000-byte connection), so the data, not the whole reply, is
-        // measured against the limit here. Fragmented reads keep the strict budget.
-        let (status, len) = if s.len <= limit {
+        // measured against that size here. Fragmented reads keep the strict budget.
+        let room = if self.connected {
+            limit + SEQUENCE_COUNT
+        } else {
+            limit
+        };
+        let (status, len) = if s.len <= room {
             (GeneralStatus::SUCCESS, s.len)
         } else {
             // Too large for one reply: what fits, in whole elements where one fits, and
