@@ -6,46 +6,35 @@
 //! bits, a tag of a program, the `@tags` listing, and unconnected messaging.
 //!
 //! Each test serves on its own loopback address at port 44818 (127.0.48.x).
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod support;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use enip_device::Controller;
 use plctag_core::RawTag;
 
 const TIMEOUT: u32 = 5000;
 
-/// Serve the test tags on `ip:44818` on a runtime of its own.
+/// Serve the test tags on `ip:44818`.
 fn serve(ip: [u8; 4]) -> SocketAddr {
-    let addr = SocketAddr::from((ip, 44818));
-    let mut c = Controller::new();
-    for t in [
-        "SCADA=DINT[1000]",
-        "Temp=REAL",
-        "Flags=DINT",
-        "Recipe=STRING",
-        "Grid=INT[4,5]",
-        "Program:Main.Step=DINT",
-    ] {
-        c.add_tag(t).unwrap();
-    }
-    let ctrl = Arc::new(Mutex::new(c));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
-            tx.send(()).unwrap();
-            enip_server::serve_tcp(tcp, ctrl).await;
-        });
-    });
-    rx.recv().unwrap();
-    addr
+    support::serve_in_thread(
+        ip,
+        &[
+            "SCADA=DINT[1000]",
+            "Temp=REAL",
+            "Flags=DINT",
+            "Recipe=STRING",
+            "Grid=INT[4,5]",
+            "Program:Main.Step=DINT",
+        ],
+    )
 }
 
 fn tag(addr: SocketAddr, attrs: &str) -> RawTag {

@@ -7,14 +7,19 @@
 //!
 //! Each test serves on its own loopback address at port 44818 (127.0.42.x), as a
 //! controller does.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod support;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
-use enip_device::Controller;
 use rseip::cip::connection::OpenOptions;
 use rseip::cip::identity::IdentityObject;
 use rseip::cip::{MessageReply, MessageRequest, REPLY_MASK};
@@ -24,41 +29,23 @@ use rseip::precludes::*;
 use rseip_core::cip::CommonPacketItem;
 use rseip_core::codec::Encoder;
 
-/// Serve the test tags on `ip:44818` (TCP and UDP) on a runtime of its own.
+/// Serve the test tags on `ip:44818` (TCP and UDP).
 fn serve(ip: [u8; 4]) -> SocketAddr {
-    let addr = SocketAddr::from((ip, 44818));
-    let mut c = Controller::new();
-    for t in [
-        "SCADA=DINT[1000]",
-        "Count=DINT",
-        "Temp=REAL",
-        "Flag=BOOL",
-        "Small=SINT",
-        "Word=INT",
-        "Big=LINT",
-        "Bits=BOOL[96]",
-        "Recipe=STRING",
-        "Program:Main.Step=DINT",
-    ] {
-        c.add_tag(t).unwrap();
-    }
-    let ctrl = Arc::new(Mutex::new(c));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
-            let udp = tokio::net::UdpSocket::bind(addr).await.unwrap();
-            tokio::spawn(enip_server::serve_udp(udp, ctrl.clone()));
-            tx.send(()).unwrap();
-            enip_server::serve_tcp(tcp, ctrl).await;
-        });
-    });
-    rx.recv().unwrap();
-    addr
+    support::serve_in_thread(
+        ip,
+        &[
+            "SCADA=DINT[1000]",
+            "Count=DINT",
+            "Temp=REAL",
+            "Flag=BOOL",
+            "Small=SINT",
+            "Word=INT",
+            "Big=LINT",
+            "Bits=BOOL[96]",
+            "Recipe=STRING",
+            "Program:Main.Step=DINT",
+        ],
+    )
 }
 
 fn tag(name: &str) -> EPath {
