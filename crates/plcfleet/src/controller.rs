@@ -214,17 +214,7 @@ impl<B: Backend + Clone + 'static> Controller<B> {
     /// what each says of itself (requests, start time).
     async fn status(&self, fleet: &Fleet) -> FleetStatus {
         let observed = self.backend.list(&fleet.name).await.unwrap_or_default();
-        let probe = ApplyOptions {
-            timeout: Duration::from_millis(1500),
-            progress: false,
-            ..ApplyOptions::default()
-        };
-        let mut failures = Vec::new();
-        let (_, samples) = tokio::join!(
-            apply::wait_healthy(&fleet.simulators, &probe, &mut failures),
-            self.backend.samples(fleet)
-        );
-        let mut st = status_of(fleet, &observed, &failures, &samples);
+        let mut st = observe(&self.backend, fleet, &observed, Duration::from_millis(1500)).await;
         st.uptime = self.started.elapsed().as_secs_f64();
         st
     }
@@ -263,6 +253,27 @@ impl<B: Backend + Clone + 'static> Controller<B> {
     pub fn backend(&self) -> &B {
         &self.backend
     }
+}
+
+/// A fleet's status now: `observed` (what the backend lists), a ListIdentity probe of
+/// each simulator (for up to `timeout`) and, at the same time, what each says of itself.
+pub async fn observe<B: Backend>(
+    backend: &B,
+    fleet: &Fleet,
+    observed: &[crate::backend::Observed],
+    timeout: Duration,
+) -> FleetStatus {
+    let probe = ApplyOptions {
+        timeout,
+        progress: false,
+        ..ApplyOptions::default()
+    };
+    let mut failures = Vec::new();
+    let (_, samples) = tokio::join!(
+        apply::wait_healthy(&fleet.simulators, &probe, &mut failures),
+        backend.samples(fleet)
+    );
+    status_of(fleet, observed, &failures, &samples)
 }
 
 /// A fleet's status from what the backend lists, which probes failed (messages start

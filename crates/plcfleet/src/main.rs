@@ -410,17 +410,7 @@ async fn status_file(file: &std::path::Path, output: &str) -> Result<ExitCode> {
         BackendKind::Kubernetes => return kube_status(file, output).await,
     };
     let observed = b.list(&f.name).await.map_err(backend_error)?;
-    let probe = ApplyOptions {
-        timeout: Duration::from_secs(2),
-        progress: false,
-        ..ApplyOptions::default()
-    };
-    let mut failures = Vec::new();
-    let (_, samples) = tokio::join!(
-        apply::wait_healthy(&f.simulators, &probe, &mut failures),
-        b.samples(&f)
-    );
-    let st = plcfleet::controller::status_of(&f, &observed, &failures, &samples);
+    let st = plcfleet::controller::observe(&b, &f, &observed, Duration::from_secs(2)).await;
     print_status(&st, output)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -967,16 +957,9 @@ async fn up(
         tick.tick().await;
         loop {
             tick.tick().await;
-            let mut failures = Vec::new();
-            let quick = ApplyOptions {
-                timeout: Duration::from_secs(2),
-                progress: false,
-                ..ApplyOptions::default()
-            };
-            let _ = apply::wait_healthy(&f2.simulators, &quick, &mut failures).await;
             let observed = b2.list(&f2.name).await.unwrap_or_default();
-            let samples = b2.samples(&f2).await;
-            let mut st = plcfleet::controller::status_of(&f2, &observed, &failures, &samples);
+            let mut st =
+                plcfleet::controller::observe(&b2, &f2, &observed, Duration::from_secs(2)).await;
             st.uptime = converged.elapsed().as_secs_f64();
             s2.update(st, f2.simulators.len());
         }
