@@ -494,8 +494,9 @@ struct Sink {
     out: File,
     /// Bytes of whole lines on disk.
     size: u64,
-    /// Lines not yet written.
+    /// Lines not yet written, and how many of them are records (not `#` lines).
     buf: Vec<u8>,
+    pending: u64,
     stats: Arc<HistoryStats>,
     /// Since when writing fails, why, and how many records were lost since.
     failing: Option<(u64, String, u64)>,
@@ -513,6 +514,7 @@ impl Sink {
             out,
             size,
             buf: Vec::with_capacity(BATCH_BYTES),
+            pending: 0,
             stats,
             failing: None,
             rotate_after: 0,
@@ -543,20 +545,12 @@ impl Sink {
         }
     }
 
-    /// Records (not comment lines) in the gathered lines.
-    fn records_in_buf(&self) -> u64 {
-        self.buf
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty() && l.first() != Some(&b'#'))
-            .count() as u64
-    }
-
     /// Write what was gathered, counting it as written or as lost.
     fn flush(&mut self) {
         if self.buf.is_empty() {
             return;
         }
-        let records = self.records_in_buf();
+        let records = std::mem::take(&mut self.pending);
         if let Some((since, why, lost)) = &self.failing {
             // If writing works again, the file says first what was lost.
             let note = format!(
@@ -616,6 +610,7 @@ impl Sink {
         match msg {
             Msg::Line(l) => {
                 self.buf.extend_from_slice(l.as_bytes());
+                self.pending += 1;
                 let due = self.size + self.buf.len() as u64 >= self.rotation.max_bytes
                     && self.size + self.buf.len() as u64 >= self.rotate_after;
                 if self.buf.len() >= BATCH_BYTES || due {

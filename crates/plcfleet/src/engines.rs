@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use crate::backend::{Backend, Observed, Result};
 use crate::docker::{default_host, DockerBackend};
 use crate::manifest::{Fleet, Simulator};
-use crate::scrape::Sample;
 
 #[derive(Debug, Clone, Default)]
 pub struct Engines {
@@ -103,9 +102,5 @@ impl Backend for Engines {
     async fn remove_network(&self, fleet: &Fleet) -> Result<()> {
         let host = self.assign(fleet);
         self.engine(&host).await?.remove_network(fleet).await
-    }
-
-    async fn samples(&self, fleet: &Fleet) -> HashMap<String, Sample> {
-        crate::scrape::fleet(fleet).await
     }
 }
