@@ -397,18 +397,15 @@ fn file_of(dir: &std::path::Path, name: &str) -> Option<PathBuf> {
     struct Meta {
         name: String,
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+    crate::controller::manifests_in(dir)
         .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-        .collect();
-    files.sort();
-    files.into_iter().find(|p| {
-        std::fs::read_to_string(p)
-            .ok()
-            .and_then(|t| serde_yaml::from_str::<Head>(&t).ok())
-            .is_some_and(|h| h.metadata.name == name)
-    })
+        .into_iter()
+        .find(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .and_then(|t| serde_yaml::from_str::<Head>(&t).ok())
+                .is_some_and(|h| h.metadata.name == name)
+        })
 }
 
 /// `PUT /api/fleets/NAME` with a manifest (YAML) as the body: validated as `plcfleet

@@ -47,7 +47,8 @@ pub struct Pass {
     pub failures: Vec<String>,
 }
 
-fn manifests_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+/// The manifest files (`*.yaml`, `*.yml`) in `dir`, sorted.
+pub(crate) fn manifests_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
