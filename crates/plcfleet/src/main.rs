@@ -496,9 +496,9 @@ async fn status_named(name: &str, output: &str, by: &ByName) -> Result<ExitCode>
             by.controller
         );
     }
-    // Without the manifest its identities are unknown: healthy means "answers".
-    let mut simulators = Vec::new();
-    for o in &observed {
+    // Without the manifest its identities are unknown: healthy means "answers". All
+    // simulators are asked at once.
+    let simulators = futures::future::join_all(observed.iter().map(|o| async move {
         let answers = match o.ip {
             Some(ip) if o.running => plcfleet::probe::list_identity(ip, Duration::from_secs(2))
                 .await
@@ -524,8 +524,9 @@ async fn status_named(name: &str, output: &str, by: &ByName) -> Result<ExitCode>
         if o.running {
             s.observe(sample.as_ref(), o.started);
         }
-        simulators.push(s);
-    }
+        s
+    }))
+    .await;
     let st = FleetStatus {
         name: name.to_owned(),
         backend: BackendKind::Docker.to_string(),
