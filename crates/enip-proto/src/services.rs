@@ -23,7 +23,7 @@ pub trait Body<'a>: Sized {
     }
 
     fn to_vec(&self) -> EncodeResult<Vec<u8>> {
-        let mut v = Vec::new();
+        let mut v = Vec::with_capacity(64);
         self.encode(&mut v)?;
         Ok(v)
     }
