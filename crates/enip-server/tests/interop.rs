@@ -13,26 +13,12 @@ use std::sync::{Arc, Mutex};
 
 use enip_device::{Controller, UdtDef};
 
+#[path = "support/venv.rs"]
+mod venv;
+
+/// The venv's Python with the three clients (`ENIP_PYTHON` names another).
 fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("ENIP_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
-        });
-    let ok = Command::new(&p)
-        .args(["-c", "import pycomm3, pylogix, cpppo"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(p);
-    }
-    let why = format!(
-        "no Python with pycomm3, pylogix and cpppo at {} (run .ci/run, or set ENIP_PYTHON)",
-        p.display()
-    );
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
-    eprintln!("SKIPPED: {why}");
-    None
+    venv::python_with("ENIP_PYTHON", &["pycomm3", "pylogix", "cpppo"])
 }
 
 /// Serve the standard tag set on `ip:44818` on a runtime of its own.

@@ -100,25 +100,16 @@ fn the_crd_is_structural() {
     walk("", &version["schema"]["openAPIV3Schema"]);
 }
 
+#[path = "../../enip-server/tests/support/venv.rs"]
+mod venv;
+
+/// The venv's Python with the Helm SDK and the Kubernetes schemas
+/// (`PLCFLEET_K8S_PYTHON` names another).
 fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("PLCFLEET_K8S_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"));
-    let ok = Command::new(&p)
-        .args(["-c", "import helm_python, kubernetes_validate"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(p);
-    }
-    let why = format!(
-        "no Python with helm-python-sdk and kubernetes-validate at {} (run .ci/run, or set \
-         PLCFLEET_K8S_PYTHON)",
-        p.display()
-    );
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
-    eprintln!("SKIPPED: {why}");
-    None
+    venv::python_with(
+        "PLCFLEET_K8S_PYTHON",
+        &["helm_python", "kubernetes_validate"],
+    )
 }
 
 #[test]

@@ -10,28 +10,12 @@ use std::time::{Duration, Instant};
 
 use enip_device::{Controller, UdtDef};
 
-/// The venv's Python with cpppo (and pycomm3), from `ENIP_PYTHON` or the workspace's
-/// `.venv`. Without it a test skips, saying why; under `CI=true` that is a failure.
+#[path = "../../../enip-server/tests/support/venv.rs"]
+mod venv;
+
+/// The venv's Python with cpppo and pycomm3 (`ENIP_PYTHON` names another).
 pub fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("ENIP_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
-        });
-    let ok = Command::new(&p)
-        .args(["-c", "import cpppo, pycomm3"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(p);
-    }
-    let why = format!(
-        "no Python with cpppo and pycomm3 at {} (run .ci/run, or set ENIP_PYTHON)",
-        p.display()
-    );
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
-    eprintln!("SKIPPED: {why}");
-    None
+    venv::python_with("ENIP_PYTHON", &["cpppo", "pycomm3"])
 }
 
 /// The tags every test server has.
