@@ -213,7 +213,7 @@ struct Inner {
     learned: tokio::sync::Mutex<Option<bool>>,
     /// Types seen in read replies, by request path: they size Multiple Service Packet
     /// replies better than a guess.
-    types: Mutex<HashMap<Vec<u8>, WireType>>,
+    types: Mutex<HashMap<Vec<u8>, WireType, crate::conn::FastHash>>,
     requests: AtomicU64,
 }
 
@@ -248,14 +248,31 @@ pub(crate) fn describe(service: u8, path: &[u8]) -> String {
     }
 }
 
-/// `service, path size, path, body`.
-pub(crate) fn mr_request(service: u8, path: &[u8], body: &[u8]) -> Result<Vec<u8>> {
+/// `service, path size, path`, with room for `body` more bytes.
+fn mr_head(service: u8, path: &[u8], body: usize) -> Result<Vec<u8>> {
     let words = u8::try_from(path.len() / 2)
         .map_err(|_| Error::Invalid(format!("a path of {} bytes is too long", path.len())))?;
-    let mut out = Vec::with_capacity(2 + path.len() + body.len());
+    let mut out = Vec::with_capacity(2 + path.len() + body);
     out.push(service);
     out.push(words);
     out.extend_from_slice(path);
+    Ok(out)
+}
+
+/// `service, path size, path, body`, the body encoded in place: one allocation.
+pub(crate) fn mr_request_with<'a>(
+    service: u8,
+    path: &[u8],
+    body: &impl enip_proto::services::Body<'a>,
+) -> Result<Vec<u8>> {
+    let mut out = mr_head(service, path, 64)?;
+    body.encode(&mut out)?;
+    Ok(out)
+}
+
+/// `service, path size, path, body`.
+pub(crate) fn mr_request(service: u8, path: &[u8], body: &[u8]) -> Result<Vec<u8>> {
+    let mut out = mr_head(service, path, body.len())?;
     out.extend_from_slice(body);
     Ok(out)
 }
@@ -277,7 +294,7 @@ impl Client {
                 cip,
                 templates: Mutex::new(Templates::default()),
                 learned: tokio::sync::Mutex::new(None),
-                types: Mutex::new(HashMap::new()),
+                types: Mutex::new(HashMap::default()),
                 requests: AtomicU64::new(0),
             }),
         })
@@ -348,45 +365,103 @@ impl Client {
         let i = &self.inner;
         i.requests.fetch_add(1, Ordering::Relaxed);
         let (key, frame) = match i.cip {
-            Some(c) => {
+            Some(_) => {
                 let seq = i.conn.sequence();
-                let frame = send_data_frame(
-                    Command::SendUnitData,
-                    i.session,
-                    connected_context(seq),
-                    0,
-                    Cpf::connected(c.ot_id, seq, &mr),
-                )?;
-                (Key::Sequence(seq), frame)
+                (
+                    Key::Sequence(seq),
+                    self.encode_frame(&mr, connected_context(seq), seq)?,
+                )
             }
             None => {
                 let ctx = i.conn.context();
-                let secs = u16::try_from(i.opts.timeout.as_secs().max(1)).unwrap_or(u16::MAX);
-                let frame = match &i.opts.routing {
-                    Routing::Direct => send_data_frame(
-                        Command::SendRRData,
-                        i.session,
-                        ctx,
-                        secs,
-                        Cpf::unconnected(&mr),
-                    )?,
-                    Routing::Routed { send_path, route } => {
-                        let wrapped = wrap_unconnected(&i.opts, send_path, route, &mr)?;
-                        send_data_frame(
-                            Command::SendRRData,
-                            i.session,
-                            ctx,
-                            secs,
-                            Cpf::unconnected(&wrapped),
-                        )?
-                    }
-                };
-                (Key::Context(ctx), frame)
+                (Key::Context(ctx), self.encode_frame(&mr, ctx, 0)?)
             }
         };
         let bytes = i.conn.transact(key, frame, i.opts.timeout, what).await?;
+        self.parse(&bytes, service)
+    }
+
+    /// The encapsulation frame that carries `mr` on this session: SendUnitData with
+    /// sequence count `seq` on a CIP connection, else SendRRData (wrapped in Unconnected
+    /// Send when routed), with sender context `ctx`.
+    fn encode_frame(&self, mr: &[u8], ctx: [u8; 8], seq: u16) -> Result<Vec<u8>> {
+        let i = &self.inner;
+        match (&i.cip, &i.opts.routing) {
+            (Some(c), _) => send_data_frame(
+                Command::SendUnitData,
+                i.session,
+                ctx,
+                0,
+                Cpf::connected(c.ot_id, seq, mr),
+            ),
+            (None, Routing::Direct) => send_data_frame(
+                Command::SendRRData,
+                i.session,
+                ctx,
+                self.rr_timeout(),
+                Cpf::unconnected(mr),
+            ),
+            (None, Routing::Routed { send_path, route }) => {
+                let wrapped = wrap_unconnected(&i.opts, send_path, route, mr)?;
+                send_data_frame(
+                    Command::SendRRData,
+                    i.session,
+                    ctx,
+                    self.rr_timeout(),
+                    Cpf::unconnected(&wrapped),
+                )
+            }
+        }
+    }
+
+    /// SendRRData's timeout field: the request timeout in whole seconds, at least 1.
+    fn rr_timeout(&self) -> u16 {
+        u16::try_from(self.inner.opts.timeout.as_secs().max(1)).unwrap_or(u16::MAX)
+    }
+
+    /// A reply frame to `service`, decoded the way this session sent the request.
+    pub(crate) fn parse(&self, frame: &[u8], service: u8) -> Result<CipReply> {
+        let i = &self.inner;
         let routed = i.cip.is_none() && matches!(i.opts.routing, Routing::Routed { .. });
-        parse_reply(&bytes, service, routed)
+        parse_reply(frame, service, routed)
+    }
+
+    /// The frame that carries `mr`, built once to be stamped for each sending (see
+    /// [`FrameTemplate::stamp`]).
+    pub(crate) fn frame_template(&self, mr: &[u8]) -> Result<FrameTemplate> {
+        let frame = self.encode_frame(mr, [0; 8], 0)?;
+        // The sequence count leads the connected data item, the frame's last: it is
+        // followed by the message and nothing else.
+        let sequence_at = self
+            .inner
+            .cip
+            .map(|_| frame.len().saturating_sub(mr.len() + 2));
+        Ok(FrameTemplate { frame, sequence_at })
+    }
+
+    /// Send frames stamped from templates (`frames`, in order, one write) whose replies
+    /// go to `sink`, tagged as `keys` says; they time out after the session's timeout.
+    pub(crate) fn submit(
+        &self,
+        keys: &[(Key, usize)],
+        frames: Vec<u8>,
+        sink: &crate::conn::Sink,
+    ) -> Result<()> {
+        self.inner
+            .conn
+            .submit(keys, frames, self.inner.opts.timeout, sink)
+    }
+
+    /// Whether a structure's decoding needs nothing more from the controller: its
+    /// template is known, or the tag list was already tried.
+    pub(crate) fn structure_settled(&self, handle: u16) -> bool {
+        handle == enip_proto::types::LOGIX_STRING_HANDLE
+            || lock(&self.inner.templates).by_handle(handle).is_some()
+            || self
+                .inner
+                .learned
+                .try_lock()
+                .is_ok_and(|tried| tried.is_some())
     }
 
     // ----------------------------------------------------------------------------------
@@ -395,8 +470,15 @@ impl Client {
     /// Read Tag `elements` elements; a reply too large for one message comes back with
     /// partial-transfer status (0x06) and the rest is fetched with Read Tag Fragmented.
     pub async fn read_tag(&self, path: &TagPath, elements: u16) -> Result<Reading> {
-        let body = ReadTag { elements }.to_vec()?;
-        let reply = self.request(svc::READ_TAG, &path.bytes, &body).await?;
+        self.read_tag_at(&path.bytes, elements).await
+    }
+
+    /// [`Client::read_tag`] of an encoded path already known to be well-formed.
+    pub(crate) async fn read_tag_at(&self, path: &[u8], elements: u16) -> Result<Reading> {
+        let mr = mr_request_with(svc::READ_TAG, path, &ReadTag { elements })?;
+        let reply = self
+            .send_message(mr, svc::READ_TAG, || describe(svc::READ_TAG, path))
+            .await?;
         self.finish_read(path, elements, 0, reply, svc::READ_TAG)
             .await
     }
@@ -409,11 +491,23 @@ impl Client {
         elements: u16,
         offset: u32,
     ) -> Result<Reading> {
-        let body = ReadTagFragmented { elements, offset }.to_vec()?;
+        self.read_tag_fragmented_at(&path.bytes, elements, offset)
+            .await
+    }
+
+    /// [`Client::read_tag_fragmented`] of an encoded path known to be well-formed.
+    pub(crate) async fn read_tag_fragmented_at(
+        &self,
+        path: &[u8],
+        elements: u16,
+        offset: u32,
+    ) -> Result<Reading> {
+        let service = svc::READ_TAG_FRAGMENTED;
+        let mr = mr_request_with(service, path, &ReadTagFragmented { elements, offset })?;
         let reply = self
-            .request(svc::READ_TAG_FRAGMENTED, &path.bytes, &body)
+            .send_message(mr, service, || describe(service, path))
             .await?;
-        self.finish_read(path, elements, offset, reply, svc::READ_TAG_FRAGMENTED)
+        self.finish_read(path, elements, offset, reply, service)
             .await
     }
 
@@ -421,7 +515,7 @@ impl Client {
     /// fetch whatever remains.
     pub(crate) async fn finish_read(
         &self,
-        path: &TagPath,
+        path: &[u8],
         elements: u16,
         offset: u32,
         mut reply: CipReply,
@@ -433,27 +527,14 @@ impl Client {
         let mut data = Vec::new();
         let mut service = service;
         loop {
-            if !reply.status.carries_data() {
-                return Err(reply.error(describe(service, &path.bytes)));
-            }
-            let t = TagData::from_bytes(&reply.data)?;
-            let wt = WireType::from_tag(&t.type_tag);
-            if *ty.get_or_insert(wt) != wt {
-                return Err(Error::Protocol(format!(
-                    "{}: a fragment of type {} after {}",
-                    describe(service, &path.bytes),
-                    wt.name(),
-                    ty.map(WireType::name).unwrap_or_default()
-                )));
-            }
-            data.extend_from_slice(t.data);
-            if reply.status.is_success() {
+            let (done, got) = take_fragment(path, service, &reply, &mut ty, &mut data)?;
+            if done {
                 break;
             }
-            if t.data.is_empty() || data.len() > MAX_READ {
+            if got == 0 || data.len() > MAX_READ {
                 return Err(Error::Protocol(format!(
                     "{}: partial transfer that makes no progress ({} bytes so far)",
-                    describe(service, &path.bytes),
+                    describe(service, path),
                     data.len()
                 )));
             }
@@ -462,16 +543,40 @@ impl Client {
                 .and_then(|n| n.checked_add(offset))
                 .ok_or_else(|| Error::Protocol("read offset beyond 4 GiB".into()))?;
             service = svc::READ_TAG_FRAGMENTED;
-            let body = ReadTagFragmented {
-                elements,
-                offset: next,
-            }
-            .to_vec()?;
-            reply = self.request(service, &path.bytes, &body).await?;
+            let mr = mr_request_with(
+                service,
+                path,
+                &ReadTagFragmented {
+                    elements,
+                    offset: next,
+                },
+            )?;
+            // Boxed: a partial transfer is rare, and its future would otherwise make
+            // every read's future larger.
+            reply = Box::pin(self.send_message(mr, service, || describe(service, path))).await?;
         }
+        Ok(self.reading(path, ty, data))
+    }
+
+    /// A single read reply that is the whole answer, as a [`Reading`]; `None` if it is
+    /// not (a partial transfer, or an error status): [`Client::finish_read`] takes those.
+    /// The caller remembers the type (see [`Client::remember_type`]).
+    pub(crate) fn whole_reading(
+        &self,
+        path: &[u8],
+        reply: &CipReply,
+        service: u8,
+    ) -> Option<Result<Reading>> {
+        reply
+            .status
+            .is_success()
+            .then(|| whole_data(path, service, &reply.data))
+    }
+
+    fn reading(&self, path: &[u8], ty: Option<WireType>, data: Vec<u8>) -> Reading {
         let ty = ty.unwrap_or(WireType::Other(0));
-        lock(&self.inner.types).insert(path.bytes.clone(), ty);
-        Ok(Reading { ty, data })
+        self.remember_type(path, ty);
+        Reading { ty, data }
     }
 
     /// Read and decode: atomics, STRINGs, and structures whose templates were uploaded.
@@ -486,7 +591,14 @@ impl Client {
     }
 
     pub(crate) fn remember_type(&self, path: &[u8], ty: WireType) {
-        lock(&self.inner.types).insert(path.to_vec(), ty);
+        let mut types = lock(&self.inner.types);
+        // The same path read again (a repeated run) costs a lookup, not a key copy.
+        match types.get_mut(path) {
+            Some(t) => *t = ty,
+            None => {
+                types.insert(path.to_vec(), ty);
+            }
+        }
     }
 
     /// The type last seen in a read reply for this path.
@@ -822,6 +934,93 @@ impl Client {
     }
 }
 
+/// One read reply's data appended to `data`, its type checked against the earlier
+/// fragments': whether the read is complete, and how many bytes this reply brought.
+fn take_fragment(
+    path: &[u8],
+    service: u8,
+    reply: &CipReply,
+    ty: &mut Option<WireType>,
+    data: &mut Vec<u8>,
+) -> Result<(bool, usize)> {
+    if !reply.status.carries_data() {
+        return Err(reply.error(describe(service, path)));
+    }
+    let got = take_data(path, service, &reply.data, ty, data)?;
+    Ok((reply.status.is_success(), got))
+}
+
+/// A read reply's data (type, then values) appended to `data`, its type checked against
+/// the earlier fragments': how many bytes of values it brought.
+fn take_data(
+    path: &[u8],
+    service: u8,
+    reply_data: &[u8],
+    ty: &mut Option<WireType>,
+    data: &mut Vec<u8>,
+) -> Result<usize> {
+    let t = TagData::from_bytes(reply_data)?;
+    let wt = WireType::from_tag(&t.type_tag);
+    if *ty.get_or_insert(wt) != wt {
+        return Err(Error::Protocol(format!(
+            "{}: a fragment of type {} after {}",
+            describe(service, path),
+            wt.name(),
+            ty.map(WireType::name).unwrap_or_default()
+        )));
+    }
+    data.extend_from_slice(t.data);
+    Ok(t.data.len())
+}
+
+/// The data of a successful read reply that is the whole answer, as a [`Reading`]. The
+/// caller remembers the type (see [`Client::remember_type`]).
+pub(crate) fn whole_data(path: &[u8], service: u8, reply_data: &[u8]) -> Result<Reading> {
+    let (mut ty, mut data) = (None, Vec::new());
+    take_data(path, service, reply_data, &mut ty, &mut data)?;
+    Ok(Reading {
+        ty: ty.unwrap_or(WireType::Other(0)),
+        data,
+    })
+}
+
+/// A request frame built once; each sending copies it and writes in a fresh sender
+/// context (and, on a CIP connection, sequence count).
+#[derive(Debug, Clone)]
+pub(crate) struct FrameTemplate {
+    frame: Vec<u8>,
+    /// Where the sequence count goes, on a connection.
+    sequence_at: Option<usize>,
+}
+
+impl FrameTemplate {
+    /// Append a sending of this frame to `out`; the key its reply will come back with.
+    pub(crate) fn stamp(&self, client: &Client, out: &mut Vec<u8>) -> Key {
+        let i = &client.inner;
+        i.requests.fetch_add(1, Ordering::Relaxed);
+        let start = out.len();
+        out.extend_from_slice(&self.frame);
+        let (key, ctx) = match self.sequence_at {
+            Some(at) => {
+                let seq = i.conn.sequence();
+                if let Some(b) = out.get_mut(start + at..start + at + 2) {
+                    b.copy_from_slice(&seq.to_le_bytes());
+                }
+                (Key::Sequence(seq), connected_context(seq))
+            }
+            None => {
+                let ctx = i.conn.context();
+                (Key::Context(ctx), ctx)
+            }
+        };
+        // The sender context: bytes 12..20 of the encapsulation header.
+        if let Some(b) = out.get_mut(start + 12..start + 20) {
+            b.copy_from_slice(&ctx);
+        }
+        key
+    }
+}
+
 fn send_data_frame(
     command: Command,
     session: u32,
@@ -847,9 +1046,8 @@ fn wrap_unconnected(opts: &Options, send_path: &[u8], route: &[u8], mr: &[u8]) -
         message: mr,
         route: EPath::new(route, 0)?,
         reserved: 0,
-    }
-    .to_vec()?;
-    mr_request(svc::UNCONNECTED_SEND, send_path, &body)
+    };
+    mr_request_with(svc::UNCONNECTED_SEND, send_path, &body)
 }
 
 /// Decode a SendRRData / SendUnitData reply to `service`.

@@ -7,21 +7,29 @@
 //! any order. A reply nobody waits for (its request timed out) is dropped. When the
 //! connection breaks — closed, reset, or a frame that does not decode — every request in
 //! flight fails with that reason, and so does every later one.
+//!
+//! Timeouts cost no timer per request: each waiting request carries its deadline, and one
+//! task per connection sleeps until the earliest of them (a pipelined run wakes it about
+//! once per timeout, not once per request). Replies are cut out of the receive buffer
+//! without copying.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use enip_proto::cpf::Item;
 use enip_proto::encap::{frame_len, Command};
 use enip_proto::{Body, Encapsulation};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 
@@ -32,11 +40,73 @@ pub(crate) enum Key {
     Sequence(u16),
 }
 
-type Waiter = oneshot::Sender<Result<Vec<u8>>>;
+/// Where a reply goes: to the one request waiting for it, or into a pipeline's shared
+/// channel with the tag the pipeline gave it (see [`Conn::submit`]).
+#[derive(Debug)]
+enum Waiter {
+    One(oneshot::Sender<Result<Bytes>>),
+    Sink(Sink, usize),
+}
+
+/// The channel a pipeline takes its replies from: `(tag, reply)`.
+pub(crate) type Sink = mpsc::UnboundedSender<(usize, Result<Bytes>)>;
+
+impl Waiter {
+    fn send(self, reply: Result<Bytes>) {
+        match self {
+            Waiter::One(tx) => {
+                let _ = tx.send(reply);
+            }
+            Waiter::Sink(tx, tag) => {
+                let _ = tx.send((tag, reply));
+            }
+        }
+    }
+}
+
+/// Keys are counters, sequence numbers and request paths this client chose, not a
+/// server's: a multiply-rotate hash is enough, and far cheaper per request than SipHash.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct KeyHasher(u64);
+
+pub(crate) type FastHash = BuildHasherDefault<KeyHasher>;
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(16) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+#[derive(Debug)]
+struct Waiting {
+    waiter: Waiter,
+    deadline: Instant,
+}
 
 #[derive(Debug, Default)]
 struct State {
-    pending: HashMap<Key, Waiter>,
+    pending: HashMap<Key, Waiting, FastHash>,
+    /// When the timeout task next looks at the table: `None` while it sleeps for want of
+    /// anything to time.
+    sweep_at: Option<Instant>,
     /// Why the connection is unusable, once it is.
     dead: Option<Error>,
 }
@@ -44,6 +114,16 @@ struct State {
 #[derive(Debug, Default)]
 struct Shared {
     state: Mutex<State>,
+    /// Wakes the timeout task: a request waits with a deadline before its next look.
+    sweep: Notify,
+}
+
+/// What the timeout task hands a request it gave up on; [`Conn::transact`] names it.
+fn expired() -> Error {
+    Error::Timeout {
+        what: String::new(),
+        after: Duration::ZERO,
+    }
 }
 
 impl Shared {
@@ -55,19 +135,58 @@ impl Shared {
         let mut st = self.lock();
         let why = st.dead.get_or_insert(why).clone();
         for (_, w) in st.pending.drain() {
-            let _ = w.send(Err(why.clone()));
+            w.waiter.send(Err(why.clone()));
         }
     }
 
-    fn deliver(&self, key: Key, frame: Vec<u8>) -> bool {
-        let waiter = self.lock().pending.remove(&key);
-        match waiter {
+    fn deliver(&self, key: Key, frame: Bytes) -> bool {
+        let waiting = self.lock().pending.remove(&key);
+        match waiting {
             Some(w) => {
-                let _ = w.send(Ok(frame));
+                w.waiter.send(Ok(frame));
                 true
             }
             None => false,
         }
+    }
+
+    /// Fail what is past its deadline; the earliest deadline left, if any.
+    fn expire(&self, now: Instant) -> Option<Instant> {
+        let mut st = self.lock();
+        let mut earliest: Option<Instant> = None;
+        let mut late = Vec::new();
+        for (key, w) in &st.pending {
+            if w.deadline <= now {
+                late.push(*key);
+            } else {
+                earliest = Some(earliest.map_or(w.deadline, |e| e.min(w.deadline)));
+            }
+        }
+        for key in late {
+            if let Some(w) = st.pending.remove(&key) {
+                w.waiter.send(Err(expired()));
+            }
+        }
+        st.sweep_at = earliest;
+        earliest
+    }
+}
+
+/// Sleeps until the earliest deadline of a waiting request (or until told of an earlier
+/// one), fails what has expired, and sleeps again; with nothing waiting, until woken.
+async fn timeout_loop(shared: Arc<Shared>) {
+    let mut next = None;
+    loop {
+        match next {
+            None => shared.sweep.notified().await,
+            Some(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = shared.sweep.notified() => {}
+                }
+            }
+        }
+        next = shared.expire(Instant::now());
     }
 }
 
@@ -96,6 +215,7 @@ pub(crate) struct Conn {
     writer: Mutex<Option<mpsc::UnboundedSender<Vec<u8>>>>,
     write_task: Mutex<Option<JoinHandle<()>>>,
     read_task: JoinHandle<()>,
+    timeout_task: JoinHandle<()>,
     next_context: AtomicU64,
     next_sequence: AtomicU16,
     pub(crate) peer: SocketAddr,
@@ -105,6 +225,7 @@ pub(crate) struct Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         self.read_task.abort();
+        self.timeout_task.abort();
         if let Some(w) = self
             .write_task
             .lock()
@@ -138,11 +259,13 @@ impl Conn {
         let (tx, rx) = mpsc::unbounded_channel();
         let write_task = tokio::spawn(write_loop(wr, rx, shared.clone()));
         let read_task = tokio::spawn(read_loop(rd, shared.clone()));
+        let timeout_task = tokio::spawn(timeout_loop(shared.clone()));
         Ok(Self {
             shared,
             writer: Mutex::new(Some(tx)),
             write_task: Mutex::new(Some(write_task)),
             read_task,
+            timeout_task,
             // Any start works; a per-connection counter keeps contexts unique in flight.
             next_context: AtomicU64::new(1),
             next_sequence: AtomicU16::new(1),
@@ -183,37 +306,79 @@ impl Conn {
         frame: Vec<u8>,
         timeout: Duration,
         what: impl FnOnce() -> String,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<Bytes> {
         let (tx, rx) = oneshot::channel();
-        {
-            let mut st = self.shared.lock();
-            if let Some(e) = &st.dead {
-                return Err(e.clone());
-            }
-            st.pending.insert(key, tx);
-        }
+        self.wait_for([(key, Waiter::One(tx))], timeout)?;
         let mut guard = Pending {
             shared: &self.shared,
             key,
             armed: true,
         };
         self.send_frame(frame)?;
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(reply)) => {
-                guard.armed = false;
-                reply
-            }
-            Ok(Err(_)) => {
-                guard.armed = false;
-                Err(self
-                    .broken()
-                    .unwrap_or_else(|| Error::Closed("reply channel dropped".into())))
-            }
-            Err(_) => Err(Error::Timeout {
+        let reply = rx.await;
+        guard.armed = false;
+        match reply {
+            Ok(Err(Error::Timeout { .. })) => Err(Error::Timeout {
                 what: what(),
                 after: timeout,
             }),
+            Ok(reply) => reply,
+            Err(_) => Err(self
+                .broken()
+                .unwrap_or_else(|| Error::Closed("reply channel dropped".into()))),
         }
+    }
+
+    /// Register what waits for replies, each `timeout` from now.
+    fn wait_for(
+        &self,
+        waiters: impl IntoIterator<Item = (Key, Waiter)>,
+        timeout: Duration,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let wake = {
+            let mut st = self.shared.lock();
+            if let Some(e) = &st.dead {
+                return Err(e.clone());
+            }
+            for (key, waiter) in waiters {
+                st.pending.insert(key, Waiting { waiter, deadline });
+            }
+            // The timeout task needs telling only of a deadline before its next look.
+            let earlier = st.sweep_at.is_none_or(|at| deadline < at);
+            if earlier {
+                st.sweep_at = Some(deadline);
+            }
+            earlier
+        };
+        if wake {
+            self.shared.sweep.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Send `frames` (several requests, one write) whose replies go to `sink`: each as
+    /// `(tag, reply)` for its `(key, tag)` in `keys`, or `(tag, Err(timeout))` once
+    /// `timeout` has passed (an error without its `what`: the pipeline names it). A
+    /// broken connection is an error here, for all of them.
+    pub(crate) fn submit(
+        &self,
+        keys: &[(Key, usize)],
+        frames: Vec<u8>,
+        timeout: Duration,
+        sink: &Sink,
+    ) -> Result<()> {
+        self.wait_for(
+            keys.iter()
+                .map(|&(key, tag)| (key, Waiter::Sink(sink.clone(), tag))),
+            timeout,
+        )?;
+        self.send_frame(frames).inspect_err(|_| {
+            let mut st = self.shared.lock();
+            for (key, _) in keys {
+                st.pending.remove(key);
+            }
+        })
     }
 
     /// Send a frame that has no reply (UnRegisterSession).
@@ -263,23 +428,24 @@ async fn write_loop(
     let _ = wr.shutdown().await;
 }
 
+/// Receive-buffer growth: a read has at least this much room, and a new buffer is this
+/// large (frames cut from the old one keep it alive until their requests are done).
+const READ_CHUNK: usize = 64 * 1024;
+
 async fn read_loop(mut rd: OwnedReadHalf, shared: Arc<Shared>) {
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let why = loop {
-        let mut start = 0;
         let mut garbage = None;
         loop {
-            let rest = buf.get(start..).unwrap_or_default();
-            match frame_len(rest, MAX_BODY) {
-                Ok(Some(n)) => {
-                    let frame = rest.get(..n).unwrap_or_default().to_vec();
-                    start += n;
+            match frame_len(&buf, MAX_BODY) {
+                Ok(Some(n)) if n <= buf.len() => {
+                    let frame = buf.split_to(n).freeze();
                     if let Err(e) = dispatch(&shared, frame) {
                         garbage = Some(e);
                         break;
                     }
                 }
-                Ok(None) => break,
+                Ok(_) => break,
                 Err(e) => {
                     garbage = Some(Error::Closed(format!("garbage from the server: {e}")));
                     break;
@@ -289,8 +455,9 @@ async fn read_loop(mut rd: OwnedReadHalf, shared: Arc<Shared>) {
         if let Some(e) = garbage {
             break e;
         }
-        buf.drain(..start);
-        buf.reserve(16 * 1024);
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
         match rd.read_buf(&mut buf).await {
             Ok(0) if buf.is_empty() => break Error::Closed("closed by the server".into()),
             Ok(0) => {
@@ -323,7 +490,7 @@ fn sequence_context(ctx: [u8; 8]) -> Key {
 
 /// Hand a frame to its request. A frame that does not decode breaks the connection: the
 /// stream cannot be trusted after it.
-fn dispatch(shared: &Shared, frame: Vec<u8>) -> Result<()> {
+fn dispatch(shared: &Shared, frame: Bytes) -> Result<()> {
     let key = key_of(&frame)?;
     if !shared.deliver(key, frame) {
         tracing::debug!(?key, "a reply no request waits for (timed out?); dropped");

@@ -35,6 +35,8 @@ enum Mode {
     Reverse(usize),
     /// Answers with a sender context nobody used.
     WrongContext,
+    /// Never answers every `n`th request (the `n`th, `2n`th, …); answers the rest at once.
+    SkipEvery(usize),
     /// Answers the first request, then closes in the middle of the second reply.
     CutShort,
     /// A controller from before Large Forward Open: 0x5B is "service not supported";
@@ -208,6 +210,12 @@ async fn serve(mut s: TcpStream, mode: Mode) {
                             }
                         }
                     }
+                    Mode::SkipEvery(k) => {
+                        answered += 1;
+                        if answered % k != 0 {
+                            out.extend(answer(&f, 504));
+                        }
+                    }
                     Mode::WrongContext => {
                         let mut r = answer(&f, 504);
                         r[12] ^= 0xFF;
@@ -347,6 +355,48 @@ async fn replies_out_of_order_still_reach_their_requests() {
             other => panic!("op {i}: {other:?}"),
         }
     }
+}
+
+/// A request that gets no answer times out by itself: the pipeline goes on around it
+/// (the other requests in flight keep their slots busy), and results still come back in
+/// operation order. Four silent requests at depth 4 wait out one timeout together, not
+/// one after another.
+#[tokio::test]
+async fn a_silent_request_does_not_hold_up_the_rest_of_the_pipeline() {
+    let addr = fake([127, 0, 51, 16], Mode::SkipEvery(10));
+    let c = Client::connect(addr, opts()).await.unwrap();
+    let t = Instant::now();
+    let mut out = Vec::new();
+    let stats = c
+        .execute(
+            reads(40),
+            Exec {
+                depth: 4,
+                ..Exec::default()
+            },
+            |_, r| out.push((r.index, r.result)),
+        )
+        .await;
+    let took = t.elapsed();
+    assert_eq!(stats.operations, 40);
+    assert_eq!(out.len(), 40);
+    for (i, (index, r)) in out.iter().enumerate() {
+        assert_eq!(*index, i, "results in operation order");
+        // The server counts RegisterSession out: request i is its (i+1)th.
+        if (i + 1) % 10 == 0 {
+            assert!(
+                matches!(r, Err(Error::Timeout { what, after })
+                    if *what == format!("Read Tag SCADA[{i}]") && *after == T),
+                "op {i}: {r:?}"
+            );
+        } else {
+            match r {
+                Ok(OpValue::Read(r)) => assert_eq!(r.data, (i as i32 * 10).to_le_bytes()),
+                other => panic!("op {i}: {other:?}"),
+            }
+        }
+    }
+    assert!(took >= T && took < 2 * T, "{took:?}");
 }
 
 #[tokio::test]

@@ -137,10 +137,11 @@ async fn junk_server(replies: Vec<Vec<u8>>) -> SocketAddr {
     addr
 }
 
-#[tokio::test]
-async fn generated_replies_fail_cleanly() {
+/// `n` generated replies: arbitrary bytes, half of them shaped like replies to the
+/// services asked, to get past the first checks.
+fn generated_replies(n: usize, seed: u64) -> Vec<Vec<u8>> {
     // xorshift: deterministic, no dependency.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut x: u64 = seed;
     let mut next = move || {
         x ^= x << 13;
         x ^= x >> 7;
@@ -148,7 +149,7 @@ async fn generated_replies_fail_cleanly() {
         x
     };
     let mut replies = Vec::new();
-    for i in 0..400 {
+    for i in 0..n {
         let len = (next() % 40) as usize;
         let mut r: Vec<u8> = (0..len).map(|_| next() as u8).collect();
         // Half look like replies to the services asked, to get past the first checks.
@@ -160,7 +161,12 @@ async fn generated_replies_fail_cleanly() {
         }
         replies.push(r);
     }
-    let addr = junk_server(replies).await;
+    replies
+}
+
+#[tokio::test]
+async fn generated_replies_fail_cleanly() {
+    let addr = junk_server(generated_replies(400, 0x9E37_79B9_7F4A_7C15)).await;
     let c = Client::connect(
         addr,
         Options {
@@ -190,4 +196,45 @@ async fn generated_replies_fail_cleanly() {
     }
     // Everything came back as an outcome; most junk is an error.
     assert!(outcomes[0] > outcomes[1], "{outcomes:?}");
+}
+
+/// The pipeline against generated replies: plain reads (the fast lane), fragmented
+/// reads, writes and packets, 20 in flight. Every operation gets exactly one outcome, in
+/// order, and the run ends (the server closes when its replies run out).
+#[tokio::test]
+async fn generated_replies_to_a_pipeline_fail_cleanly() {
+    for (seed, multiple) in [
+        (0x2545_F491_4F6C_DD1D, false),
+        (0x1234_5678_9ABC_DEF1, true),
+    ] {
+        let addr = junk_server(generated_replies(300, seed)).await;
+        let c = Client::connect(
+            addr,
+            Options {
+                timeout: Duration::from_millis(500),
+                ..Options::default()
+            },
+        )
+        .await
+        .unwrap();
+        let texts = ["SCADA[0-2]", "SCADA[1]+4", "SCADA[2]=(DINT)5", "SCADA[3]"];
+        let ops: Vec<ops::Operation> = (0..200)
+            .map(|i| ops::parse(texts[i % texts.len()], DataType::Int).unwrap())
+            .collect();
+        let mut seen = Vec::new();
+        let run = c.execute(
+            ops,
+            enip_client::Exec {
+                depth: 20,
+                multiple,
+                ..enip_client::Exec::default()
+            },
+            |_, r| seen.push(r.index),
+        );
+        let Ok(stats) = tokio::time::timeout(Duration::from_secs(30), run).await else {
+            panic!("multiple {multiple}: the pipeline did not end");
+        };
+        assert_eq!(stats.operations, 200);
+        assert_eq!(seen, (0..200).collect::<Vec<_>>(), "multiple {multiple}");
+    }
 }

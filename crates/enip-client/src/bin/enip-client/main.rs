@@ -30,11 +30,13 @@ macro_rules! esay {
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
+mod latency;
 mod output;
 
 use std::io::{BufRead as _, Write as _};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Parser as _;
@@ -92,8 +94,8 @@ fn init_logging(args: &cli::Args) -> anyhow::Result<()> {
 }
 
 /// The operations: from the command line, with `-` replaced by standard input's lines,
-/// repeated `-r` times. A bad operation stops everything before anything is sent.
-fn operations(args: &cli::Args) -> anyhow::Result<Vec<Operation>> {
+/// to be repeated `-r` times. A bad operation stops everything before anything is sent.
+fn operations(args: &cli::Args) -> anyhow::Result<Vec<Arc<Operation>>> {
     let mut texts: Vec<String> = Vec::new();
     for a in &args.operations {
         if a == "-" {
@@ -112,18 +114,14 @@ fn operations(args: &cli::Args) -> anyhow::Result<Vec<Operation>> {
     let mut bad = Vec::new();
     for t in &texts {
         match ops::parse(t, DataType::Int) {
-            Ok(op) => parsed.push(op),
+            Ok(op) => parsed.push(Arc::new(op)),
             Err(e) => bad.push(e.pointer(t)),
         }
     }
     if !bad.is_empty() {
         anyhow::bail!("bad operation(s):\n{}", bad.join("\n"));
     }
-    let mut all = Vec::with_capacity(parsed.len() * args.repeat);
-    for _ in 0..args.repeat {
-        all.extend(parsed.iter().cloned());
-    }
-    Ok(all)
+    Ok(parsed)
 }
 
 fn run(args: &cli::Args) -> anyhow::Result<bool> {
@@ -206,7 +204,13 @@ fn run(args: &cli::Args) -> anyhow::Result<bool> {
             };
             // As a task of the runtime, not the future `block_on` drives: waking that one
             // costs a system call each time (the runtime's unpark), once per operation.
-            let run = tokio::spawn(run_operations(show, settings.exec, client.clone(), ops));
+            let run = tokio::spawn(run_operations(
+                show,
+                settings.exec,
+                client.clone(),
+                ops,
+                args.repeat,
+            ));
             ok &= run.await.unwrap_or(false);
         }
         if let Err(e) = client.close().await {
@@ -245,15 +249,19 @@ async fn run_operations(
     show: Show,
     exec: enip_client::Exec,
     client: Client,
-    ops: Vec<Operation>,
+    ops: Vec<Arc<Operation>>,
+    repeat: usize,
 ) -> bool {
+    // `-r N` repeats the list lazily: a million operations need not exist at once.
+    let total = ops.len().saturating_mul(repeat);
+    let ops = ops.iter().cycle().take(total).cloned();
     let mut failures = 0usize;
-    let mut latencies: Vec<Duration> = Vec::with_capacity(ops.len());
+    let mut latencies = latency::Latencies::default();
     let begun = Instant::now();
     let mut out = std::io::BufWriter::new(std::io::stdout());
     let stats = client
         .execute(ops, exec, |op, r| {
-            latencies.push(r.latency);
+            latencies.record(r.latency);
             // Decoding is for showing: a --thruput run that prints nothing skips it.
             let values = match &r.result {
                 Ok(OpValue::Read(reading)) if show.json || show.print => client.decode(reading),
@@ -288,11 +296,7 @@ async fn run_operations(
         );
     }
     if show.thruput {
-        latencies.sort_unstable();
-        let pct = |p: f64| {
-            let i = ((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1);
-            latencies.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-        };
+        let pct = |p: f64| latencies.percentile_ms(p);
         say!(
             "{:3} operations using {:3} requests in {:7.2}s at pipeline depth {:>2}; {:5.1} TPS",
             stats.operations,
