@@ -7,11 +7,9 @@
 //!
 //! Cargo builds the `enip-server` binary with the bench profile (= release) first. Both
 //! servers run as child processes serving `SCADA=DINT[1000]`, ours on 127.0.43.1:44818,
-//! cpppo's on 127.0.43.2:44818. The load generator runs in this process: a blocking
-//! socket per client, RegisterSession, then SendRRData frames with a Read Tag wrapped in
-//! Unconnected Send exactly as cpppo's client sends it (priority 5, 157 ticks, route
-//! `1/0`), keeping `depth` frames in flight and matching replies by sender context.
-//! Every reply is checked (encapsulation status, CIP status, data size).
+//! cpppo's on 127.0.43.2:44818. The load generator runs in this process: the ideal client
+//! of `benches/support/load.rs` (a blocking socket per client, frames built once and
+//! sent as cpppo's client sends them, `depth` in flight, every reply checked).
 //!
 //! Loads:
 //! - Read Tag `SCADA[0]`, 11 elements (cpppo-parity's `SCADA[0-10]`) at depth 1 and 20;
@@ -46,23 +44,14 @@
     clippy::panic
 )]
 
-use std::collections::HashSet;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use enip_proto::encap::{RegisterSession, SendData};
-use enip_proto::mr::service as svc;
-use enip_proto::services::{
-    Body as _, Multiple, ReadTag, ReplyBody, ReplyContext, UnconnectedSend,
-};
-use enip_proto::{
-    Body, Command as Cmd, Cpf, EPath, EncapStatus, Encapsulation, FrameDecoder, Header, Path,
-    Reply, Request, ServiceKind,
-};
+#[path = "support/load.rs"]
+mod load;
+use load::{clock_ticks, run_clients, Packet, Stop};
 
 const OURS: SocketAddr = SocketAddr::new(
     std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 43, 1)),
@@ -77,227 +66,18 @@ const TAGS: &str = "SCADA=DINT[1000]";
 const ELEMENTS: u16 = 11;
 /// Read Tags per Multiple Service Packet.
 const MSP_READS: usize = 20;
+const READ: Packet = Packet::Read { elements: ELEMENTS };
+/// One DINT each: 20 × 11 DINTs would not fit the 504-byte unconnected reply.
+const MSP: Packet = Packet::Multiple {
+    reads: MSP_READS,
+    elements: 1,
+};
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-// ---------------------------------------------------------------------------------------
-// Requests
-
-/// An Unconnected Send to the Connection Manager carrying `message`, route `1/0`: what
-/// cpppo's client sends by default.
-fn unconnected_send(message: &[u8]) -> Vec<u8> {
-    let route = [0x01, 0x00];
-    let body = UnconnectedSend {
-        priority_tick: 5,
-        timeout_ticks: 157,
-        message,
-        route: EPath::new(&route, 0).unwrap(),
-        reserved: 0,
-    }
-    .to_vec()
-    .unwrap();
-    Request::build(svc::UNCONNECTED_SEND, &Path::connection_manager(), &body).unwrap()
-}
-
-fn read_tag(tag: &str, elements: u16) -> Vec<u8> {
-    let body = ReadTag { elements }.to_vec().unwrap();
-    Request::build(svc::READ_TAG, &Path::parse(tag).unwrap(), &body).unwrap()
-}
-
-/// What one frame asks for, and how its reply is checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Packet {
-    /// One Read Tag of `SCADA[0]`, [`ELEMENTS`] DINTs.
-    Read,
-    /// [`MSP_READS`] Read Tags of one DINT each in a Multiple Service Packet.
-    Multiple,
-}
-
-impl Packet {
-    fn reads(self) -> u64 {
-        match self {
-            Packet::Read => 1,
-            Packet::Multiple => MSP_READS as u64,
-        }
-    }
-
-    /// The CIP message inside the SendRRData.
-    fn message(self) -> Vec<u8> {
-        match self {
-            Packet::Read => unconnected_send(&read_tag("SCADA[0]", ELEMENTS)),
-            Packet::Multiple => {
-                let reads: Vec<Vec<u8>> = (0..MSP_READS)
-                    .map(|i| read_tag(&format!("SCADA[{i}]"), 1))
-                    .collect();
-                let body = Multiple {
-                    messages: reads.iter().map(Vec::as_slice).collect(),
-                }
-                .to_vec()
-                .unwrap();
-                let msp =
-                    Request::build(svc::MULTIPLE_SERVICE_PACKET, &Path::message_router(), &body)
-                        .unwrap();
-                unconnected_send(&msp)
-            }
-        }
-    }
-
-    /// The whole frame for `session`, sender context zero (bytes 12..20 are patched per
-    /// request).
-    fn frame(self, session: u32) -> Vec<u8> {
-        let message = self.message();
-        Encapsulation {
-            header: Header::new(Cmd::SendRRData, session, [0; 8]),
-            body: Body::SendData(SendData {
-                interface_handle: 0,
-                timeout: 8,
-                cpf: Cpf::unconnected(&message),
-            }),
-        }
-        .to_vec()
-        .unwrap()
-    }
-
-    /// Panics unless `reply` is a whole, successful answer to this packet.
-    fn check(self, reply: &Encapsulation<'_>) {
-        assert_eq!(reply.header.status, EncapStatus::Success, "{reply:?}");
-        let m = reply
-            .send_data()
-            .and_then(|sd| sd.cpf.message())
-            .unwrap_or_else(|| panic!("no message item in {reply:?}"));
-        let r = Reply::decode(m.data).unwrap();
-        assert!(r.status.is_success(), "{self:?} failed: {r:?}");
-        match self {
-            Packet::Read => {
-                assert_eq!(r.service, svc::READ_TAG | svc::REPLY);
-                assert_eq!(r.data.len(), 2 + 4 * usize::from(ELEMENTS), "{r:?}");
-            }
-            Packet::Multiple => {
-                let ctx = ReplyContext::new(ServiceKind::MultipleServicePacket);
-                let Ok(ReplyBody::Multiple(msp)) = ReplyBody::decode(&r, &ctx) else {
-                    panic!("not a Multiple Service Packet reply: {r:?}");
-                };
-                let mut n = 0;
-                for inner in msp.replies() {
-                    let inner = inner.unwrap();
-                    assert!(inner.status.is_success(), "{inner:?}");
-                    assert_eq!(inner.data.len(), 2 + 4, "{inner:?}");
-                    n += 1;
-                }
-                assert_eq!(n, MSP_READS);
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The load generator
-
-struct Client {
-    s: TcpStream,
-    dec: FrameDecoder,
-    buf: Vec<u8>,
-    session: u32,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Self {
-        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-        s.set_nodelay(true).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut c = Self {
-            s,
-            dec: FrameDecoder::new(65_535),
-            buf: vec![0; 64 * 1024],
-            session: 0,
-        };
-        let reg = Encapsulation {
-            header: Header::new(Cmd::RegisterSession, 0, *b"vs_cpppo"),
-            body: Body::RegisterSession(RegisterSession::default()),
-        };
-        c.s.write_all(&reg.to_vec().unwrap()).unwrap();
-        let session = c.next(|f| {
-            assert_eq!(f.header.status, EncapStatus::Success, "{f:?}");
-            f.header.session
-        });
-        c.session = session;
-        c
-    }
-
-    /// Wait for at least one frame; hand every complete frame to `each`, return the last
-    /// result.
-    fn next<T>(&mut self, mut each: impl FnMut(&Encapsulation<'_>) -> T) -> T {
-        loop {
-            let mut last = None;
-            while let Some(f) = self.dec.next_frame().unwrap() {
-                last = Some(each(&f));
-            }
-            if let Some(t) = last {
-                return t;
-            }
-            let n = self.s.read(&mut self.buf).unwrap();
-            assert!(n > 0, "the server closed the connection");
-            self.dec.feed(&self.buf[..n]);
-        }
-    }
-}
-
-/// When to stop sending: a deadline, or a shared request budget, whichever comes first.
-struct Stop {
-    deadline: Instant,
-    budget: AtomicU64,
-}
-
-impl Stop {
-    fn claim(&self) -> bool {
-        Instant::now() < self.deadline
-            && self
-                .budget
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
-                .is_ok()
-    }
-}
-
-/// Run one client: keep `depth` frames in flight until `stop`, then drain. Returns the
-/// number of replies.
-fn run_client(addr: SocketAddr, packet: Packet, depth: usize, stop: &Stop) -> u64 {
-    let mut c = Client::connect(addr);
-    let mut frame = packet.frame(c.session);
-    let mut in_flight: HashSet<[u8; 8]> = HashSet::with_capacity(depth * 2);
-    let mut next_ctx = 1u64;
-    let mut done = 0u64;
-    let mut out = Vec::with_capacity(frame.len() * depth);
-    loop {
-        // Refill the window in one write, as a pipelining client would.
-        out.clear();
-        while in_flight.len() < depth && stop.claim() {
-            let ctx = next_ctx.to_le_bytes();
-            next_ctx += 1;
-            frame[12..20].copy_from_slice(&ctx);
-            out.extend_from_slice(&frame);
-            in_flight.insert(ctx);
-        }
-        if !out.is_empty() {
-            c.s.write_all(&out).unwrap();
-        }
-        if in_flight.is_empty() {
-            return done;
-        }
-        c.next(|f| {
-            assert!(
-                in_flight.remove(&f.header.context),
-                "a reply with a context not in flight: {:?}",
-                f.header
-            );
-            packet.check(f);
-            done += 1;
-        });
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -410,18 +190,6 @@ fn live_threads(pid: &str) -> (u64, u64) {
     (ns, switches)
 }
 
-fn clock_ticks() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-            .unwrap_or(100.0)
-    })
-}
-
 // ---------------------------------------------------------------------------------------
 // Measurements
 
@@ -438,25 +206,25 @@ const LOADS: [Load; 4] = [
         label: "Read Tag SCADA[0-10], 1 client, depth 1",
         clients: 1,
         depth: 1,
-        packet: Packet::Read,
+        packet: READ,
     },
     Load {
         label: "Read Tag SCADA[0-10], 1 client, depth 20",
         clients: 1,
         depth: 20,
-        packet: Packet::Read,
+        packet: READ,
     },
     Load {
         label: "MSP of 20 Read Tags, 1 client, depth 20",
         clients: 1,
         depth: 20,
-        packet: Packet::Multiple,
+        packet: MSP,
     },
     Load {
         label: "Read Tag SCADA[0-10], 4 clients × depth 20",
         clients: 4,
         depth: 20,
-        packet: Packet::Read,
+        packet: READ,
     },
 ];
 
@@ -508,7 +276,7 @@ fn run_load(addr: SocketAddr, pid: &str, load: &Load, budget: Budget) -> Run {
     let (deadline, budget) = match budget {
         Budget::Time(d) => (Instant::now() + d, u64::MAX),
         Budget::Count(n) => {
-            let n = if load.packet == Packet::Multiple {
+            let n = if load.packet == MSP {
                 (n / 5).max(1)
             } else {
                 n
@@ -516,18 +284,10 @@ fn run_load(addr: SocketAddr, pid: &str, load: &Load, budget: Budget) -> Run {
             (Instant::now() + Duration::from_secs(300), n)
         }
     };
-    let stop = Stop {
-        deadline,
-        budget: AtomicU64::new(budget),
-    };
+    let stop = Stop::new(deadline, budget);
     let (server0, client0) = (cpu_secs(pid), cpu_secs("self"));
     let t0 = Instant::now();
-    let packets: u64 = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..load.clients)
-            .map(|_| s.spawn(|| run_client(addr, load.packet, load.depth, &stop)))
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap()).sum()
-    });
+    let packets = run_clients(addr, load.packet, load.clients, load.depth, &stop).frames;
     let secs = t0.elapsed().as_secs_f64();
     Run {
         packets,
@@ -733,7 +493,7 @@ fn main() {
     for (i, load) in LOADS.iter().enumerate() {
         let (o, c) = (run(&ours, i), run(&cpppo, i));
         let range = ours.as_ref().map(|m| m.range[i]);
-        let unit = if load.packet == Packet::Multiple {
+        let unit = if load.packet == MSP {
             "packets/s"
         } else {
             "requests/s"
@@ -746,7 +506,7 @@ fn main() {
             higher: true,
             show: rate,
         });
-        if load.packet == Packet::Multiple {
+        if load.packet == MSP {
             rows.push(Row {
                 metric: format!("{}: tag reads/s", load.label),
                 ours: o.map(|r| r.reads_per_sec()),
