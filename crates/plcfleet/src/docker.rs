@@ -560,34 +560,58 @@ impl DockerBackend {
             // Not made by this fleet (e.g. a network it was given): not ours to remove.
             return Ok(());
         }
-        let attached: Vec<String> = match self
-            .call(self.docker.inspect_network(&found.id, None))
-            .await
-        {
-            Ok(n) => n
-                .containers
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(id, ep)| ep.name.unwrap_or(id))
-                .collect(),
-            Err(e) if status(&e) == Some(404) => return Ok(()),
-            Err(e) => return Err(self.err(format!("network {name}"), e)),
-        };
-        if !attached.is_empty() {
-            return Err(BackendError::Conflict(format!(
-                "network `{name}` still has containers plcfleet did not remove: `{}`; it was \
-                 kept. Fix: disconnect them (`docker network disconnect {name} CONTAINER`), \
-                 then delete again",
-                attached.join("`, `")
-            )));
-        }
-        match self.call(self.docker.remove_network(&found.id)).await {
-            Ok(()) => Ok(()),
-            Err(e) if status(&e) == Some(404) => Ok(()),
-            Err(e) => Err(self.err(format!("network {name}"), e)),
+        // A network with no containers can still refuse removal with 403 "has active
+        // endpoints": for a moment after its containers are removed, or for good when the
+        // engine leaked an endpoint (a Docker fault, seen after a container start was
+        // interrupted: plcfleet killed mid-apply). The first passes; the second is named.
+        let give_up = tokio::time::Instant::now() + ENDPOINTS_RELEASED_WITHIN;
+        loop {
+            let attached: Vec<String> = match self
+                .call(self.docker.inspect_network(&found.id, None))
+                .await
+            {
+                Ok(n) => n
+                    .containers
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(id, ep)| ep.name.unwrap_or(id))
+                    .collect(),
+                Err(e) if status(&e) == Some(404) => return Ok(()),
+                Err(e) => return Err(self.err(format!("network {name}"), e)),
+            };
+            if !attached.is_empty() {
+                return Err(BackendError::Conflict(format!(
+                    "network `{name}` still has containers plcfleet did not remove: `{}`; it \
+                     was kept. Fix: disconnect them (`docker network disconnect {name} \
+                     CONTAINER`), then delete again",
+                    attached.join("`, `")
+                )));
+            }
+            match self.call(self.docker.remove_network(&found.id)).await {
+                Ok(()) => return Ok(()),
+                Err(e) if status(&e) == Some(404) => return Ok(()),
+                Err(e) if status(&e) == Some(403) && tokio::time::Instant::now() < give_up => {
+                    tracing::debug!("network {name}: {e}; trying again");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) if status(&e) == Some(403) => {
+                    return Err(BackendError::Conflict(format!(
+                        "network `{name}` has no containers left, but the engine still \
+                         counts endpoints on it (stale endpoints: a Docker engine fault, seen \
+                         after a container start was interrupted); it was kept. Fix: restart \
+                         dockerd, then delete again ({})",
+                        self.err(format!("network {name}"), e)
+                    )))
+                }
+                Err(e) => return Err(self.err(format!("network {name}"), e)),
+            }
         }
     }
 }
+
+/// How long a network with no containers left may go on refusing removal because of
+/// endpoints the engine has not released yet.
+const ENDPOINTS_RELEASED_WITHIN: Duration = Duration::from_secs(2);
 
 /// The container a simulator runs in.
 pub fn container_name(fleet: &str, sim: &str) -> String {

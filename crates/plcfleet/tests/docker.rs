@@ -1336,8 +1336,18 @@ async fn the_controller_killed_at_random_points_of_an_apply_converges() {
         report.join(" ")
     );
     let f = fleet(&version((trials as usize + 1) % 2));
-    apply::delete(&b, &f).await.unwrap();
-    assert!(containers(&name).is_empty() && !exists("network", &net));
+    match apply::delete(&b, &f).await {
+        Ok(_) => assert!(!exists("network", &net)),
+        // Killing the controller mid-start can make the engine leak an endpoint on the
+        // network (a Docker fault; a dockerd restart clears it): delete must say so and
+        // keep the network, having removed every container.
+        Err(BackendError::Conflict(why)) if why.contains("stale endpoints") => {
+            eprintln!("the engine leaked an endpoint on {net}: {why}");
+            assert!(exists("network", &net));
+        }
+        Err(e) => panic!("delete: {e}"),
+    }
+    assert!(containers(&name).is_empty());
 }
 
 /// Damage done by hand — a container killed, one removed, then every container and the
