@@ -193,13 +193,44 @@ fn run_ours(addr: &str, k: usize, depth: usize, n: usize, pin: Option<&str>) -> 
     })
 }
 
-fn ours_many(addr: &str, k: usize, depth: usize, n: usize, base: f64) -> Row {
+/// One of our clients with `k` sessions (`--connections k`), `n` operations each: its
+/// aggregate line (CIP requests in all, operations per second over the whole run).
+fn run_ours_sessions(
+    addr: &str,
+    k: usize,
+    depth: usize,
+    n: usize,
+    pin: Option<&str>,
+) -> (u64, f64) {
+    let mut cmd = ours_command(addr, depth, n, pin);
+    cmd.args(["--connections", &k.to_string()]);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    thruput(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// `k` connections at `depth`, `n` operations each: `k` processes of ours, or one with
+/// `--connections k` (`one_process`).
+fn ours_many(addr: &str, k: usize, depth: usize, n: usize, base: f64, one_process: bool) -> Row {
     let (s0, c0) = cpu();
-    let (requests, tps) = run_ours(addr, k, depth, n, None);
+    let (requests, tps) = if one_process {
+        run_ours_sessions(addr, k, depth, n, None)
+    } else {
+        run_ours(addr, k, depth, n, None)
+    };
     let (s1, c1) = cpu();
     let ops = k * n;
+    let starts = if one_process { 1.0 } else { k as f64 };
     Row {
-        client: "enip-client (ours)",
+        client: if one_process {
+            "enip-client (ours), one process, --connections"
+        } else {
+            "enip-client (ours)"
+        },
         connected: false,
         connections: k,
         depth,
@@ -207,7 +238,7 @@ fn ours_many(addr: &str, k: usize, depth: usize, n: usize, base: f64) -> Row {
         ops,
         requests: Some(requests),
         tps,
-        client_us: (c1 - c0 - k as f64 * base).max(0.0) / ops as f64 * 1e6,
+        client_us: (c1 - c0 - starts * base).max(0.0) / ops as f64 * 1e6,
         server_us: (s1 - s0) / ops as f64 * 1e6,
     }
 }
@@ -410,21 +441,34 @@ fn pin_server(cpu: usize) -> bool {
     pinned == 2
 }
 
-/// `k` clients at depth 20 on CPU 0, `n` reads each: ours (`ideal` false) or the ideal
-/// client (one process, `k` threads).
-fn pinned_run(addr: SocketAddr, k: usize, n: usize, ideal: bool) -> Pinned {
+/// Who drives the pinned simulator.
+#[derive(Debug, Clone, Copy)]
+enum Driver {
+    /// `k` processes of ours.
+    Ours,
+    /// One process of ours with `--connections k`.
+    OursOneProcess,
+    /// The ideal client: one process, `k` threads.
+    Ideal,
+}
+
+/// `k` connections at depth 20 on CPU 0, `n` reads each.
+fn pinned_run(addr: SocketAddr, k: usize, n: usize, driver: Driver) -> Pinned {
     let read = Packet::Read { elements: 11 };
+    let a = addr.ip().to_string();
     let (s0, _) = cpu();
     let t = Instant::now();
-    let ops_per_sec = if ideal {
-        let out = ideal_command(addr, k, 20, read, (k * n) as u64, Some("0"))
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let (frames, wall) = ideal_output(&String::from_utf8_lossy(&out.stdout));
-        frames / wall
-    } else {
-        run_ours(&addr.ip().to_string(), k, 20, n, Some("0")).1
+    let ops_per_sec = match driver {
+        Driver::Ideal => {
+            let out = ideal_command(addr, k, 20, read, (k * n) as u64, Some("0"))
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            let (frames, wall) = ideal_output(&String::from_utf8_lossy(&out.stdout));
+            frames / wall
+        }
+        Driver::Ours => run_ours(&a, k, 20, n, Some("0")).1,
+        Driver::OursOneProcess => run_ours_sessions(&a, k, 20, n, Some("0")).1,
     };
     let wall = t.elapsed().as_secs_f64();
     let (s1, _) = cpu();
@@ -504,9 +548,10 @@ fn main() {
         rows.extend(median(mine));
         rows.extend(median(yardsticks));
     }
-    let (mut mine, mut yardsticks) = (Vec::new(), Vec::new());
+    let (mut mine, mut one, mut yardsticks) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..repeat {
-        mine.push(ours_many(&a, 4, 20, n / 4 * 2, base_ours));
+        mine.push(ours_many(&a, 4, 20, n / 4 * 2, base_ours, false));
+        one.push(ours_many(&a, 4, 20, n / 4 * 2, base_ours, true));
         yardsticks.push(ideal(
             addr,
             4,
@@ -516,6 +561,7 @@ fn main() {
         ));
     }
     rows.extend(median(mine));
+    rows.extend(median(one));
     rows.extend(median(yardsticks));
     match python() {
         Some(py) => {
@@ -535,17 +581,21 @@ fn main() {
     let mut pinned = Vec::new();
     if cpus >= 2 && pin_server(cpus - 1) {
         for k in [1, 4] {
-            let mut ours = Vec::new();
-            let mut best = Vec::new();
+            let (mut ours, mut one, mut best) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..repeat {
-                ours.push(pinned_run(addr, k, n, false));
-                best.push(pinned_run(addr, k, n, true));
+                ours.push(pinned_run(addr, k, n, Driver::Ours));
+                if k > 1 {
+                    one.push(pinned_run(addr, k, n, Driver::OursOneProcess));
+                }
+                best.push(pinned_run(addr, k, n, Driver::Ideal));
             }
             let mid = |mut v: Vec<Pinned>| {
                 v.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
-                v[v.len() / 2]
+                v.get(v.len() / 2).copied()
             };
-            pinned.push((k, mid(ours), mid(best)));
+            if let (Some(o), Some(b)) = (mid(ours), mid(best)) {
+                pinned.push((k, o, mid(one), b));
+            }
         }
     } else {
         eprintln!("fewer than 2 CPUs, or taskset failed: the pinned comparison is left out");
@@ -597,19 +647,27 @@ fn main() {
     if !pinned.is_empty() {
         println!(
             "\nThe simulator alone on CPU {}, the clients on CPU 0; unconnected, depth 20, \
-             {n} reads per client; median of {repeat}:\n",
+             {n} reads per connection; median of {repeat}:\n",
             cpus - 1
         );
-        println!("| clients | ours: ops/s | simulator's core busy | ideal client: ops/s | simulator's core busy | ours ÷ ideal |");
-        println!("|---|---:|---:|---:|---:|---:|");
-        for (k, o, i) in &pinned {
+        println!("Each cell: reads/s (the simulator's core busy; of the ideal client's rate).\n");
+        println!("| connections | ideal client | ours, a process per connection | ours, one process (`--connections`) |");
+        println!("|---|---:|---:|---:|");
+        for (k, o, one, i) in &pinned {
+            let cell = |p: &Pinned| {
+                format!(
+                    "{:.0} ({:.0} %; {:.0} %)",
+                    p.ops_per_sec,
+                    100.0 * p.server_busy,
+                    100.0 * p.ops_per_sec / i.ops_per_sec
+                )
+            };
             println!(
-                "| {k} | {:.0} | {:.0} % | {:.0} | {:.0} % | {:.0} % |",
-                o.ops_per_sec,
-                100.0 * o.server_busy,
+                "| {k} | {:.0} ({:.0} %) | {} | {} |",
                 i.ops_per_sec,
                 100.0 * i.server_busy,
-                100.0 * o.ops_per_sec / i.ops_per_sec
+                cell(o),
+                one.as_ref().map_or("— (the same)".into(), cell)
             );
         }
     }

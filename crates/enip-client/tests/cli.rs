@@ -190,3 +190,112 @@ fn udp_discovery_unicast_and_broadcast_with_a_time_limit() {
         stderr(&out)
     );
 }
+
+#[test]
+fn several_addresses_and_connections_each_run_every_operation() {
+    for ip in 10..=12 {
+        serve([127, 0, 53, ip]);
+    }
+    let out = ours(&[
+        "-a",
+        "127.0.53.10-12",
+        "--connections",
+        "2",
+        "-d",
+        "4",
+        "--json",
+        "SCADA[1]=(DINT)5",
+        "SCADA[1]",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Every session ran both operations, in order, and says which session it is.
+    let mut targets: Vec<String> = Vec::new();
+    for ip in 10..=12 {
+        for k in 1..=2 {
+            let target = format!("127.0.53.{ip}:44818#{k}");
+            let mine: Vec<&serde_json::Value> =
+                lines.iter().filter(|l| l["target"] == *target).collect();
+            assert_eq!(mine.len(), 2, "{target}: {lines:?}");
+            assert_eq!(mine[0]["action"], "write", "{target}");
+            assert_eq!(mine[1]["values"], serde_json::json!([5]), "{target}");
+            targets.push(target);
+        }
+    }
+    assert_eq!(lines.len(), 12);
+    // Each simulator got its writes, not just one of them.
+    for ip in 10..=12 {
+        let one = ours(&["-a", &format!("127.0.53.{ip}"), "-p", "SCADA[0-1]"]);
+        assert!(stdout(&one).contains("== [0, 5]: 'OK'"), "{}", stdout(&one));
+    }
+
+    // --thruput adds up every session, then names the slowest and fastest.
+    let out = ours(&[
+        "-a",
+        "127.0.53.10-12",
+        "-a",
+        "127.0.53.10",
+        "--connections",
+        "2",
+        "-d",
+        "20",
+        "-r",
+        "50",
+        "--thruput",
+        "SCADA[0-10]",
+        "SCADA[2]=(DINT)2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("800 operations using 800 requests in "),
+        "{text}"
+    );
+    assert!(lines[1].starts_with("latency p50 "), "{text}");
+    assert!(
+        lines[2].starts_with("8 sessions to 4 address(es): slowest "),
+        "{text}"
+    );
+    assert!(lines[2].contains("127.0.53.1"), "{text}");
+}
+
+#[test]
+fn a_session_that_cannot_open_is_reported_and_the_rest_run() {
+    serve([127, 0, 53, 13]);
+    // Nothing listens on 127.0.53.14.
+    let t = Instant::now();
+    let out = ours(&[
+        "-a",
+        "127.0.53.13-14",
+        "-t",
+        "3",
+        "-p",
+        "SCADA[1]=(DINT)3",
+        "SCADA[1]",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.lines().all(|l| l.starts_with("127.0.53.13:44818: ")),
+        "{text}"
+    );
+    assert!(text.contains("== [3]: 'OK'"), "{text}");
+    assert!(err.contains("127.0.53.14:44818: cannot connect"), "{err}");
+    assert!(err.contains("1 of 2 sessions opened"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(10));
+
+    // What only one controller can answer is refused before anything is sent.
+    let out = ours(&["-a", "127.0.53.13-14", "--list-tags"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--list-tags asks one controller"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -37,14 +37,20 @@ pub struct Args {
     /// More logging: -v info (per-run TPS), -vv debug, -vvv every frame
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// The controller: HOST[:PORT] (default port 44818)
+    /// The controller: HOST[:PORT] (default port 44818). Give it again, or a range of
+    /// IPv4 addresses A.B.C.D-E, to run the operations on every one at once (a fleet)
     #[arg(
         short,
         long,
         default_value = "localhost:44818",
-        value_name = "HOST[:PORT]"
+        value_name = "HOST[:PORT]",
+        action = clap::ArgAction::Append
     )]
-    pub address: String,
+    pub address: Vec<String>,
+    /// Sessions per address, each running every operation (-r times): one command
+    /// loads a simulator, or a fleet, from several connections at once
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub connections: usize,
     /// List commands over UDP instead of a TCP session
     #[arg(short, long)]
     pub udp: bool,
@@ -124,8 +130,10 @@ pub struct Args {
 /// The command line, checked.
 #[derive(Debug)]
 pub struct Settings {
-    pub host: String,
-    pub port: u16,
+    /// Every `-a`, ranges expanded, in order: (host, port).
+    pub targets: Vec<(String, u16)>,
+    /// `--connections`: sessions per target.
+    pub connections: usize,
     pub options: Options,
     pub exec: Exec,
     pub depth_text: String,
@@ -134,7 +142,37 @@ pub struct Settings {
 
 impl Args {
     pub fn settings(&self) -> anyhow::Result<Settings> {
-        let (host, port) = split_address(&self.address)?;
+        let mut targets = Vec::new();
+        for a in &self.address {
+            targets.extend(expand_address(a)?);
+        }
+        if self.connections == 0 {
+            bail!("--connections is 1 or more");
+        }
+        let sessions = targets.len().saturating_mul(self.connections);
+        if sessions > MAX_SESSIONS {
+            bail!(
+                "{} address(es) × --connections {} is {sessions} sessions; at most \
+                 {MAX_SESSIONS} from one process",
+                targets.len(),
+                self.connections
+            );
+        }
+        if sessions > 1 {
+            let one_only = [
+                (self.udp, "-u"),
+                (self.list_tags, "--list-tags"),
+                (self.list_identity, "-i"),
+                (self.list_services, "-s"),
+                (self.list_interfaces, "-I"),
+            ];
+            if let Some((_, flag)) = one_only.iter().find(|(on, _)| *on) {
+                bail!(
+                    "{flag} asks one controller: give one -a and no --connections \
+                     ({sessions} sessions were asked for)"
+                );
+            }
+        }
         if !(self.timeout.is_finite() && self.timeout > 0.0) {
             bail!("--timeout must be a positive number of seconds");
         }
@@ -167,8 +205,8 @@ impl Args {
             bail!("--timeout-ticks is 1 to 255");
         }
         Ok(Settings {
-            host,
-            port,
+            targets,
+            connections: self.connections,
             options: Options {
                 timeout,
                 routing,
@@ -187,6 +225,33 @@ impl Args {
             print: self.print && !self.no_print,
         })
     }
+}
+
+/// The most sessions one process opens: each is a socket, and past this a load test
+/// wants more processes (or machines) anyway.
+pub const MAX_SESSIONS: usize = 10_000;
+
+/// One `-a`: `host[:port]`, or a range of IPv4 addresses `A.B.C.D-E[:port]` (the last
+/// octet from D to E, both included).
+fn expand_address(a: &str) -> anyhow::Result<Vec<(String, u16)>> {
+    let (host, port) = split_address(a)?;
+    let Some((first, last)) = host.rsplit_once('-') else {
+        return Ok(vec![(host, port)]);
+    };
+    let Ok(first) = first.parse::<std::net::Ipv4Addr>() else {
+        // A host name with a dash.
+        return Ok(vec![(host, port)]);
+    };
+    let [a0, a1, a2, from] = first.octets();
+    let to: u8 = last.parse().map_err(|_| {
+        anyhow!("--address {a}: `{last}` is not the last octet of a range (0 to 255)")
+    })?;
+    if to < from {
+        bail!("--address {a}: the range ends ({to}) before it starts ({from})");
+    }
+    Ok((from..=to)
+        .map(|d| (std::net::Ipv4Addr::new(a0, a1, a2, d).to_string(), port))
+        .collect())
 }
 
 /// `host[:port]`, cpppo's `-a`: an empty host is localhost, an empty port 44818.
@@ -292,5 +357,50 @@ mod tests {
         assert_eq!(split_address(":99").unwrap(), ("localhost".into(), 99));
         assert_eq!(split_address("h:").unwrap(), ("h".into(), 44818));
         assert!(split_address("h:x").is_err());
+    }
+
+    #[test]
+    fn address_ranges() {
+        let ips = |a: &str| -> Vec<String> {
+            expand_address(a)
+                .unwrap()
+                .into_iter()
+                .map(|(h, p)| format!("{h}:{p}"))
+                .collect()
+        };
+        assert_eq!(
+            ips("10.0.0.8-10"),
+            ["10.0.0.8:44818", "10.0.0.9:44818", "10.0.0.10:44818"]
+        );
+        assert_eq!(ips("10.0.0.255-255:99"), ["10.0.0.255:99"]);
+        assert_eq!(ips("plc-7:44819"), ["plc-7:44819"]);
+        assert_eq!(ips("10.0.0.1"), ["10.0.0.1:44818"]);
+        let err = |a: &str| expand_address(a).unwrap_err().to_string();
+        assert!(err("10.0.0.9-8").contains("ends (8) before it starts (9)"));
+        assert!(err("10.0.0.1-256").contains("`256` is not the last octet"));
+        assert!(err("10.0.0.1-x:5").contains("`x` is not the last octet"));
+    }
+
+    #[test]
+    fn several_sessions_only_run_operations() {
+        let args = |v: &[&str]| {
+            let mut all = vec!["enip-client"];
+            all.extend_from_slice(v);
+            Args::try_parse_from(all).unwrap()
+        };
+        let s = args(&["-a", "10.0.0.1-3", "-a", "h", "--connections", "2"])
+            .settings()
+            .unwrap();
+        assert_eq!(s.targets.len(), 4);
+        assert_eq!(s.connections, 2);
+        let err = |v: &[&str]| args(v).settings().unwrap_err().to_string();
+        assert!(err(&["-a", "10.0.0.1-2", "--list-tags"]).contains("--list-tags asks one"));
+        assert!(err(&["--connections", "2", "-i"]).contains("-i asks one"));
+        assert!(err(&["--connections", "0"]).contains("--connections is 1 or more"));
+        assert!(err(&["-a", "10.0.0.0-255", "--connections", "40"])
+            .contains("10240 sessions; at most 10000"));
+        // One session: cpppo's defaults.
+        let s = args(&[]).settings().unwrap();
+        assert_eq!(s.targets, [("localhost".to_string(), 44818)]);
     }
 }

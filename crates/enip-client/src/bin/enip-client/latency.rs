@@ -59,6 +59,14 @@ impl Latencies {
         }
     }
 
+    /// Add another run's latencies to these.
+    pub fn merge(&mut self, other: &Latencies) {
+        for (c, o) in self.counts.iter_mut().zip(&other.counts) {
+            *c += o;
+        }
+        self.total += other.total;
+    }
+
     /// The `p` quantile (0 < p ≤ 1) in milliseconds: the latency at rank ⌈p·n⌉; 0 with
     /// nothing recorded.
     pub fn percentile_ms(&self, p: f64) -> f64 {
@@ -120,5 +128,28 @@ mod tests {
     #[test]
     fn nothing_recorded_is_zero() {
         assert_eq!(Latencies::default().percentile_ms(0.99), 0.0);
+    }
+
+    #[test]
+    fn merged_runs_give_the_percentiles_of_all_their_latencies() {
+        let (mut fast, mut slow, mut all) = (
+            Latencies::default(),
+            Latencies::default(),
+            Latencies::default(),
+        );
+        for us in 1..=900u64 {
+            fast.record(Duration::from_micros(us));
+            all.record(Duration::from_micros(us));
+        }
+        for ms in 10..110u64 {
+            slow.record(Duration::from_millis(ms));
+            all.record(Duration::from_millis(ms));
+        }
+        fast.merge(&slow);
+        assert_eq!(fast.total, 1_000);
+        assert_eq!(fast.counts, all.counts);
+        // p50 among the fast ones, p99 among the slow ones.
+        assert!((fast.percentile_ms(0.5) - 0.5).abs() < 0.5 / 64.0);
+        assert!((fast.percentile_ms(0.99) - 99.0).abs() < 99.0 / 64.0);
     }
 }

@@ -130,12 +130,18 @@ fn run(args: &cli::Args) -> anyhow::Result<bool> {
     if args.udp && (!ops.is_empty() || args.list_tags || args.connected) {
         anyhow::bail!("-u sends List* commands only: tag operations need a TCP session");
     }
+    if settings.targets.len().saturating_mul(settings.connections) > 1 {
+        return run_sessions(args, settings, ops);
+    }
+    let Some((host, port)) = settings.targets.first().cloned() else {
+        anyhow::bail!("no --address");
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     rt.block_on(async move {
-        let addr = cli::resolve(&settings.host, settings.port, settings.options.timeout).await?;
+        let addr = cli::resolve(&host, port, settings.options.timeout).await?;
         let mut ok = true;
         let lists: Vec<(Command, &str)> = [
             (args.list_services, Command::ListServices, "List Services"),
@@ -199,19 +205,28 @@ fn run(args: &cli::Args) -> anyhow::Result<bool> {
             let show = Show {
                 json: args.json,
                 print: settings.print,
-                thruput: args.thruput,
-                depth_text: settings.depth_text.clone(),
+                label: None,
             };
+            let (exec, repeat) = (settings.exec, args.repeat);
+            let session = client.clone();
             // As a task of the runtime, not the future `block_on` drives: waking that one
             // costs a system call each time (the runtime's unpark), once per operation.
-            let run = tokio::spawn(run_operations(
-                show,
-                settings.exec,
-                client.clone(),
-                ops,
-                args.repeat,
-            ));
-            ok &= run.await.unwrap_or(false);
+            let run =
+                tokio::spawn(
+                    async move { run_operations(&show, exec, &session, &ops, repeat).await },
+                );
+            match run.await {
+                Ok(done) => {
+                    ok &= done.failures == 0;
+                    if args.thruput {
+                        print_thruput(&done.stats, done.elapsed, &done.latencies, &settings);
+                    }
+                }
+                Err(e) => {
+                    ok = false;
+                    tracing::warn!("the operations' task ended: {e}");
+                }
+            }
         }
         if let Err(e) = client.close().await {
             tracing::debug!("closing: {e}");
@@ -238,20 +253,30 @@ fn print_lists(args: &cli::Args, desc: &str, replies: &[ListReply]) {
 }
 
 /// What to print for operations.
+#[derive(Clone)]
 struct Show {
     json: bool,
     print: bool,
-    thruput: bool,
-    depth_text: String,
+    /// Which session a line comes from, when there are several.
+    label: Option<Arc<str>>,
+}
+
+/// One session's run of the operations.
+struct Done {
+    failures: usize,
+    stats: enip_client::Stats,
+    latencies: latency::Latencies,
+    /// Seconds from its first request to its last reply.
+    elapsed: f64,
 }
 
 async fn run_operations(
-    show: Show,
+    show: &Show,
     exec: enip_client::Exec,
-    client: Client,
-    ops: Vec<Arc<Operation>>,
+    client: &Client,
+    ops: &[Arc<Operation>],
     repeat: usize,
-) -> bool {
+) -> Done {
     // `-r N` repeats the list lazily: a million operations need not exist at once.
     let total = ops.len().saturating_mul(repeat);
     let ops = ops.iter().cycle().take(total).cloned();
@@ -269,16 +294,28 @@ async fn run_operations(
             };
             if let Err(e) = &r.result {
                 failures += 1;
-                tracing::warn!("{}: {e}", op.text);
+                match &show.label {
+                    Some(l) => tracing::warn!("{l}: {}: {e}", op.text),
+                    None => tracing::warn!("{}: {e}", op.text),
+                }
             }
             let line = if show.json {
-                Some(output::op_json(op, &exec, &r, &values).to_string())
+                let mut j = output::op_json(op, &exec, &r, &values);
+                if let (Some(l), Some(o)) = (&show.label, j.as_object_mut()) {
+                    o.insert("target".into(), serde_json::json!(l.as_ref()));
+                }
+                Some(j.to_string())
             } else if show.print {
-                Some(report::line(op, &exec, &r.result, &values))
+                let line = report::line(op, &exec, &r.result, &values);
+                Some(match &show.label {
+                    Some(l) => format!("{l}: {line}"),
+                    None => line,
+                })
             } else {
                 None
             };
-            // Each line appears as its operation finishes, not when the run ends.
+            // Each line appears as its operation finishes, not when the run ends; a
+            // line goes out in one write, whole, whatever other sessions print.
             if let Some(l) = line {
                 let _ = writeln!(out, "{l}");
                 let _ = out.flush();
@@ -290,22 +327,171 @@ async fn run_operations(
     drop(out);
     if stats.operations > 0 {
         tracing::info!(
-            "Client Tag I/O  Average {:7.3} TPS ({:7.3}s ea).",
+            "{}Client Tag I/O  Average {:7.3} TPS ({:7.3}s ea).",
+            show.label
+                .as_deref()
+                .map(|l| format!("{l}: "))
+                .unwrap_or_default(),
             stats.operations as f64 / elapsed,
             elapsed / stats.operations as f64
         );
     }
-    if show.thruput {
-        let pct = |p: f64| latencies.percentile_ms(p);
-        say!(
-            "{:3} operations using {:3} requests in {:7.2}s at pipeline depth {:>2}; {:5.1} TPS",
-            stats.operations,
-            stats.requests,
-            elapsed,
-            show.depth_text,
-            stats.operations as f64 / elapsed.max(1e-9)
-        );
-        say!("latency p50 {:.3} ms, p99 {:.3} ms", pct(0.50), pct(0.99));
+    Done {
+        failures,
+        stats,
+        latencies,
+        elapsed,
     }
-    failures == 0
+}
+
+/// cpppo's thruput line, then the latency percentiles.
+fn print_thruput(
+    stats: &enip_client::Stats,
+    elapsed: f64,
+    latencies: &latency::Latencies,
+    settings: &cli::Settings,
+) {
+    let pct = |p: f64| latencies.percentile_ms(p);
+    say!(
+        "{:3} operations using {:3} requests in {:7.2}s at pipeline depth {:>2}; {:5.1} TPS",
+        stats.operations,
+        stats.requests,
+        elapsed,
+        settings.depth_text,
+        stats.operations as f64 / elapsed.max(1e-9)
+    );
+    say!("latency p50 {:.3} ms, p99 {:.3} ms", pct(0.50), pct(0.99));
+}
+
+/// Several sessions (`-a` more than once, a range, or `--connections`): every session
+/// opens first, all at once; then all run the operations at once, on every core. A
+/// session that cannot open is reported and the rest go on.
+fn run_sessions(
+    args: &cli::Args,
+    settings: cli::Settings,
+    ops: Vec<Arc<Operation>>,
+) -> anyhow::Result<bool> {
+    let sessions = settings.targets.len() * settings.connections;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(sessions);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let settings = Arc::new(settings);
+    let ops: Arc<[Arc<Operation>]> = ops.into();
+    rt.block_on(async move {
+        let mut ok = true;
+        let timeout = settings.options.timeout;
+        let mut opening = tokio::task::JoinSet::new();
+        for (t, (host, port)) in settings.targets.iter().cloned().enumerate() {
+            let settings = settings.clone();
+            opening.spawn(async move {
+                let addr = match cli::resolve(&host, port, timeout).await {
+                    Ok(a) => a,
+                    Err(e) => return vec![(t, 0, format!("{host}:{port}"), Err(e))],
+                };
+                let mut opened = Vec::new();
+                let mut each = tokio::task::JoinSet::new();
+                for k in 0..settings.connections {
+                    let options = settings.options.clone();
+                    each.spawn(async move { (k, Client::connect(addr, options).await) });
+                }
+                while let Some(r) = each.join_next().await {
+                    if let Ok((k, c)) = r {
+                        let label = if settings.connections > 1 {
+                            format!("{addr}#{}", k + 1)
+                        } else {
+                            addr.to_string()
+                        };
+                        let c = c.with_context(|| label.clone());
+                        opened.push((t, k, label, c));
+                    }
+                }
+                opened
+            });
+        }
+        let mut clients = Vec::with_capacity(sessions);
+        while let Some(r) = opening.join_next().await {
+            clients.extend(r.unwrap_or_default());
+        }
+        clients.sort_by_key(|(t, k, _, _)| (*t, *k));
+        let mut open = Vec::with_capacity(clients.len());
+        for (_, _, label, c) in clients {
+            match c {
+                Ok(c) => open.push((label, c)),
+                Err(e) => {
+                    ok = false;
+                    esay!("enip-client: {e:#}");
+                }
+            }
+        }
+        if open.len() < sessions {
+            esay!(
+                "enip-client: {} of {sessions} sessions opened",
+                open.len()
+            );
+        }
+        let begun = Instant::now();
+        let mut running = tokio::task::JoinSet::new();
+        for (label, client) in &open {
+            let show = Show {
+                json: args.json,
+                print: settings.print,
+                label: Some(label.as_str().into()),
+            };
+            let (exec, repeat) = (settings.exec, args.repeat);
+            let (client, ops, label) = (client.clone(), ops.clone(), label.clone());
+            running.spawn(async move {
+                let done = run_operations(&show, exec, &client, &ops, repeat).await;
+                (label, done)
+            });
+        }
+        let mut all: Vec<(String, Done)> = Vec::with_capacity(open.len());
+        while let Some(r) = running.join_next().await {
+            match r {
+                Ok(d) => all.push(d),
+                Err(e) => {
+                    ok = false;
+                    tracing::warn!("a session's task ended: {e}");
+                }
+            }
+        }
+        let elapsed = begun.elapsed().as_secs_f64();
+        ok &= all.iter().all(|(_, d)| d.failures == 0);
+        if args.thruput && !all.is_empty() {
+            let mut stats = enip_client::Stats::default();
+            let mut latencies = latency::Latencies::default();
+            for (_, d) in &all {
+                stats.operations += d.stats.operations;
+                stats.requests += d.stats.requests;
+                latencies.merge(&d.latencies);
+            }
+            print_thruput(&stats, elapsed, &latencies, &settings);
+            let tps = |d: &Done| d.stats.operations as f64 / d.elapsed.max(1e-9);
+            all.sort_by(|a, b| tps(&a.1).total_cmp(&tps(&b.1)));
+            if let (Some(low), Some(mid), Some(high)) =
+                (all.first(), all.get(all.len() / 2), all.last())
+            {
+                say!(
+                    "{} sessions to {} address(es): slowest {:.1} TPS ({}), median {:.1}, fastest {:.1} ({})",
+                    all.len(),
+                    settings.targets.len(),
+                    tps(&low.1),
+                    low.0,
+                    tps(&mid.1),
+                    tps(&high.1),
+                    high.0
+                );
+            }
+        }
+        for (_, c) in open {
+            if let Err(e) = c.close().await {
+                tracing::debug!("closing: {e}");
+            }
+        }
+        Ok(ok)
+    })
 }
