@@ -290,6 +290,25 @@ fn a_session_that_cannot_open_is_reported_and_the_rest_run() {
     assert!(err.contains("1 of 2 sessions opened"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(10));
 
+    // More sessions than the process may open files: said before anything is sent.
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -n 100 && exec \"$0\" -a 127.0.53.14 --connections 200",
+        ])
+        .arg(env!("CARGO_BIN_EXE_enip-client"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "200 sessions need about 264 open files; this process may open 100 \
+             (raise it with `ulimit -n 264`)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+
     // What only one controller can answer is refused before anything is sent.
     let out = ours(&["-a", "127.0.53.13-14", "--list-tags"]);
     assert_eq!(out.status.code(), Some(1));

@@ -363,6 +363,22 @@ fn print_thruput(
     say!("latency p50 {:.3} ms, p99 {:.3} ms", pct(0.50), pct(0.99));
 }
 
+/// The soft limit on open files (`ulimit -n`), where Linux tells it.
+fn open_files_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    parse_open_files_limit(&text)
+}
+
+/// `Max open files            1024                 524288               files`
+fn parse_open_files_limit(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Several sessions (`-a` more than once, a range, or `--connections`): every session
 /// opens first, all at once; then all run the operations at once, on every core. A
 /// session that cannot open is reported and the rest go on.
@@ -372,6 +388,16 @@ fn run_sessions(
     ops: Vec<Arc<Operation>>,
 ) -> anyhow::Result<bool> {
     let sessions = settings.targets.len() * settings.connections;
+    if let Some(limit) = open_files_limit() {
+        // A socket each, plus the runtime's own and standard I/O.
+        let need = sessions as u64 + 64;
+        if need > limit {
+            anyhow::bail!(
+                "{sessions} sessions need about {need} open files; this process may open \
+                 {limit} (raise it with `ulimit -n {need}`)"
+            );
+        }
+    }
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(sessions);
@@ -494,4 +520,21 @@ fn run_sessions(
         }
         Ok(ok)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_files_limit_is_read_from_proc_self_limits() {
+        let text = "Limit                     Soft Limit           Hard Limit           Units\n\
+                    Max processes             95551                95551                processes\n\
+                    Max open files            1024                 524288               files\n";
+        assert_eq!(parse_open_files_limit(text), Some(1024));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(parse_open_files_limit(unlimited), None);
+        assert_eq!(parse_open_files_limit(""), None);
+    }
 }
