@@ -491,6 +491,30 @@ fn the_command_line_reports_each_operation_and_exits_1() {
             .all(|l| l.contains("== None: 'connection lost")),
         "{text}"
     );
+
+    // With -r, no repetition starts after the loss: those begun are reported whole, the
+    // rest counted once, not failed a line each.
+    let t = Instant::now();
+    let out = Process::new(env!("CARGO_BIN_EXE_enip-client"))
+        .args(["-a", &addr.ip().to_string(), "-t", "5", "-d", "4", "-p"])
+        .args(["-r", "1000000", "SCADA[1]", "SCADA[2]"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines = text.lines().count();
+    assert!(
+        lines >= 2 && lines % 2 == 0 && lines <= 200,
+        "{lines}: {text}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!(
+        "the connection was lost: {} operations ({} repetitions of 2) were not run",
+        2_000_000 - lines,
+        (2_000_000 - lines) / 2
+    );
+    assert!(err.contains(&want), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(5));
 }
 
 #[tokio::test]

@@ -35,6 +35,7 @@ mod output;
 
 use std::io::{BufRead as _, Write as _};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -277,9 +278,17 @@ async fn run_operations(
     ops: &[Arc<Operation>],
     repeat: usize,
 ) -> Done {
-    // `-r N` repeats the list lazily: a million operations need not exist at once.
-    let total = ops.len().saturating_mul(repeat);
-    let ops = ops.iter().cycle().take(total).cloned();
+    // `-r N` repeats the list lazily: a million operations need not exist at once. Once
+    // the connection is lost, no further repetition starts: every operation of those
+    // begun is reported, and the rest are counted, not failed one by one.
+    let (n, total) = (ops.len(), ops.len().saturating_mul(repeat));
+    let lost = AtomicBool::new(false);
+    let ops = Repeat {
+        ops,
+        next: 0,
+        total,
+        lost: &lost,
+    };
     let mut failures = 0usize;
     let mut latencies = latency::Latencies::default();
     let begun = Instant::now();
@@ -294,6 +303,9 @@ async fn run_operations(
             };
             if let Err(e) = &r.result {
                 failures += 1;
+                if e.is_fatal() {
+                    lost.store(true, Ordering::Relaxed);
+                }
                 match &show.label {
                     Some(l) => tracing::warn!("{l}: {}: {e}", op.text),
                     None => tracing::warn!("{}: {e}", op.text),
@@ -325,6 +337,19 @@ async fn run_operations(
     let elapsed = begun.elapsed().as_secs_f64();
     let _ = out.flush();
     drop(out);
+    let not_run = total.saturating_sub(stats.operations);
+    if not_run > 0 {
+        failures += not_run;
+        esay!(
+            "enip-client: {}the connection was lost: {not_run} operations ({} repetitions of \
+             {n}) were not run",
+            show.label
+                .as_deref()
+                .map(|l| format!("{l}: "))
+                .unwrap_or_default(),
+            not_run / n.max(1)
+        );
+    }
     if stats.operations > 0 {
         tracing::info!(
             "{}Client Tag I/O  Average {:7.3} TPS ({:7.3}s ea).",
@@ -341,6 +366,32 @@ async fn run_operations(
         stats,
         latencies,
         elapsed,
+    }
+}
+
+/// The operations, `total` of them in turns through the list, until the connection is
+/// lost: then no further turn starts.
+struct Repeat<'a> {
+    ops: &'a [Arc<Operation>],
+    next: usize,
+    total: usize,
+    lost: &'a AtomicBool,
+}
+
+impl Iterator for Repeat<'_> {
+    type Item = Arc<Operation>;
+
+    fn next(&mut self) -> Option<Arc<Operation>> {
+        let n = self.ops.len();
+        if self.next >= self.total || n == 0 {
+            return None;
+        }
+        let at = self.next % n;
+        if at == 0 && self.lost.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.next += 1;
+        self.ops.get(at).cloned()
     }
 }
 
