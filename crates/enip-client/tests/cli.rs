@@ -59,6 +59,20 @@ fn thruput_ends_with_cpppos_line_and_latencies() {
             "{text}"
         );
     }
+    // With --json the summary is JSON too, so every line parses.
+    let out = ours(&["-a", &addr, "-r", "3", "--json", "--thruput", "SCADA[0-10]"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    let sum = &lines[3]["thruput"];
+    assert_eq!(
+        (sum["operations"].as_u64(), sum["requests"].as_u64()),
+        (Some(3), Some(3))
+    );
+    assert!(sum.get("sessions").is_none(), "{sum}");
 }
 
 #[test]
@@ -262,6 +276,42 @@ fn several_addresses_and_connections_each_run_every_operation() {
         "{text}"
     );
     assert!(lines[2].contains("127.0.53.1"), "{text}");
+
+    // With --json, every line is JSON: one per operation, then the summary.
+    let out = ours(&[
+        "-a",
+        "127.0.53.10-12",
+        "--connections",
+        "2",
+        "-d",
+        "5",
+        "-r",
+        "10",
+        "--json",
+        "--thruput",
+        "SCADA[0-10]",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 61);
+    assert!(lines[..60].iter().all(|l| l["ok"] == true));
+    let sum = &lines[60]["thruput"];
+    assert_eq!(sum["operations"], 60, "{sum}");
+    assert_eq!(sum["requests"], 60, "{sum}");
+    assert_eq!(sum["depth"], 5, "{sum}");
+    assert_eq!(sum["sessions"]["count"], 6, "{sum}");
+    assert_eq!(sum["sessions"]["addresses"], 3, "{sum}");
+    let rate = |v: &serde_json::Value| v.as_f64().unwrap();
+    assert!(rate(&sum["sessions"]["slowest"]["tps"]) <= rate(&sum["sessions"]["median_tps"]));
+    assert!(rate(&sum["sessions"]["median_tps"]) <= rate(&sum["sessions"]["fastest"]["tps"]));
+    assert!(rate(&sum["latency_ms"]["p50"]) <= rate(&sum["latency_ms"]["p99"]));
+    assert!(
+        rate(&sum["tps"]) > 0.0 && rate(&sum["seconds"]) > 0.0,
+        "{sum}"
+    );
 }
 
 #[test]

@@ -220,7 +220,14 @@ fn run(args: &cli::Args) -> anyhow::Result<bool> {
                 Ok(done) => {
                     ok &= done.failures == 0;
                     if args.thruput {
-                        print_thruput(&done.stats, done.elapsed, &done.latencies, &settings);
+                        print_thruput(
+                            &done.stats,
+                            done.elapsed,
+                            &done.latencies,
+                            &settings,
+                            args.json,
+                            None,
+                        );
                     }
                 }
                 Err(e) => {
@@ -395,23 +402,72 @@ impl Iterator for Repeat<'_> {
     }
 }
 
-/// cpppo's thruput line, then the latency percentiles.
+/// How several sessions' rates spread: the slowest, median and fastest session.
+struct Spread<'a> {
+    sessions: usize,
+    addresses: usize,
+    slowest: (&'a str, f64),
+    median: f64,
+    fastest: (&'a str, f64),
+}
+
+/// cpppo's thruput line, then the latency percentiles (and with several sessions, how
+/// their rates spread); with `--json`, one object holding all of it instead.
 fn print_thruput(
     stats: &enip_client::Stats,
     elapsed: f64,
     latencies: &latency::Latencies,
     settings: &cli::Settings,
+    json: bool,
+    spread: Option<&Spread<'_>>,
 ) {
     let pct = |p: f64| latencies.percentile_ms(p);
+    let tps = stats.operations as f64 / elapsed.max(1e-9);
+    if json {
+        let mut o = serde_json::json!({
+            "operations": stats.operations,
+            "requests": stats.requests,
+            "seconds": elapsed,
+            "depth": settings.exec.depth,
+            "tps": tps,
+            "latency_ms": { "p50": pct(0.50), "p99": pct(0.99) },
+        });
+        if let (Some(s), Some(map)) = (spread, o.as_object_mut()) {
+            map.insert(
+                "sessions".into(),
+                serde_json::json!({
+                    "count": s.sessions,
+                    "addresses": s.addresses,
+                    "slowest": { "target": s.slowest.0, "tps": s.slowest.1 },
+                    "median_tps": s.median,
+                    "fastest": { "target": s.fastest.0, "tps": s.fastest.1 },
+                }),
+            );
+        }
+        say!("{}", serde_json::json!({ "thruput": o }));
+        return;
+    }
     say!(
         "{:3} operations using {:3} requests in {:7.2}s at pipeline depth {:>2}; {:5.1} TPS",
         stats.operations,
         stats.requests,
         elapsed,
         settings.depth_text,
-        stats.operations as f64 / elapsed.max(1e-9)
+        tps
     );
     say!("latency p50 {:.3} ms, p99 {:.3} ms", pct(0.50), pct(0.99));
+    if let Some(s) = spread {
+        say!(
+            "{} sessions to {} address(es): slowest {:.1} TPS ({}), median {:.1}, fastest {:.1} ({})",
+            s.sessions,
+            s.addresses,
+            s.slowest.1,
+            s.slowest.0,
+            s.median,
+            s.fastest.1,
+            s.fastest.0
+        );
+    }
 }
 
 /// The soft limit on open files (`ulimit -n`), where Linux tells it.
@@ -506,10 +562,7 @@ fn run_sessions(
             }
         }
         if open.len() < sessions {
-            esay!(
-                "enip-client: {} of {sessions} sessions opened",
-                open.len()
-            );
+            esay!("enip-client: {} of {sessions} sessions opened", open.len());
         }
         let begun = Instant::now();
         let mut running = tokio::task::JoinSet::new();
@@ -546,23 +599,26 @@ fn run_sessions(
                 stats.requests += d.stats.requests;
                 latencies.merge(&d.latencies);
             }
-            print_thruput(&stats, elapsed, &latencies, &settings);
             let tps = |d: &Done| d.stats.operations as f64 / d.elapsed.max(1e-9);
             all.sort_by(|a, b| tps(&a.1).total_cmp(&tps(&b.1)));
-            if let (Some(low), Some(mid), Some(high)) =
-                (all.first(), all.get(all.len() / 2), all.last())
-            {
-                say!(
-                    "{} sessions to {} address(es): slowest {:.1} TPS ({}), median {:.1}, fastest {:.1} ({})",
-                    all.len(),
-                    settings.targets.len(),
-                    tps(&low.1),
-                    low.0,
-                    tps(&mid.1),
-                    tps(&high.1),
-                    high.0
-                );
-            }
+            let spread = match (all.first(), all.get(all.len() / 2), all.last()) {
+                (Some(low), Some(mid), Some(high)) => Some(Spread {
+                    sessions: all.len(),
+                    addresses: settings.targets.len(),
+                    slowest: (low.0.as_str(), tps(&low.1)),
+                    median: tps(&mid.1),
+                    fastest: (high.0.as_str(), tps(&high.1)),
+                }),
+                _ => None,
+            };
+            print_thruput(
+                &stats,
+                elapsed,
+                &latencies,
+                &settings,
+                args.json,
+                spread.as_ref(),
+            );
         }
         for (_, c) in open {
             if let Err(e) = c.close().await {
