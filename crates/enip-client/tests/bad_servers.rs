@@ -517,6 +517,63 @@ fn the_command_line_reports_each_operation_and_exits_1() {
     assert!(t.elapsed() < Duration::from_secs(5));
 }
 
+/// A stalled server under `-r`: after a whole timeout with no reply at all, no further
+/// repetition starts (cpppo's client stops at its first missing reply). A server that
+/// drops some requests but answers the rest is not stalled: every repetition runs.
+#[test]
+fn a_silent_server_ends_a_repeated_run_and_a_lossy_one_does_not() {
+    let stalled = fake([127, 0, 51, 17], Mode::Stall);
+    let t = Instant::now();
+    // (Under `timeout`: without the rule this run would take 150,000 s.)
+    let out = Process::new("timeout")
+        .args(["20", env!("CARGO_BIN_EXE_enip-client")])
+        .args([
+            "-a",
+            &stalled.ip().to_string(),
+            "-t",
+            "0.3",
+            "-d",
+            "2",
+            "-p",
+        ])
+        .args(["-r", "1000000", "SCADA[1]"])
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines = text.lines().count();
+    assert!(
+        (2..=200).contains(&lines) && text.lines().all(|l| l.ends_with("no reply within 300ms'")),
+        "{text}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!(
+        "no reply for 300ms: {} operations ({} repetitions of 1) were not run",
+        1_000_000 - lines,
+        1_000_000 - lines
+    );
+    assert!(err.contains(&want), "{err}");
+    // Two or three timeouts: one to notice the silence, one to be sure of it.
+    assert!(took < Duration::from_secs(3), "{took:?}");
+
+    let lossy = fake([127, 0, 51, 18], Mode::SkipEvery(10));
+    let out = Process::new(env!("CARGO_BIN_EXE_enip-client"))
+        .args(["-a", &lossy.ip().to_string(), "-t", "0.3", "-d", "4", "-p"])
+        .args(["-r", "40", "SCADA[1]"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 40, "{text}");
+    let silent = text
+        .lines()
+        .filter(|l| l.contains("no reply within"))
+        .count();
+    assert_eq!(silent, 4, "{text}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("were not run"));
+}
+
 #[tokio::test]
 async fn forward_open_falls_back_when_large_forward_open_fails() {
     // (server, the size it grants)

@@ -35,9 +35,9 @@ mod output;
 
 use std::io::{BufRead as _, Write as _};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser as _;
@@ -212,10 +212,9 @@ fn run(args: &cli::Args) -> anyhow::Result<bool> {
             let session = client.clone();
             // As a task of the runtime, not the future `block_on` drives: waking that one
             // costs a system call each time (the runtime's unpark), once per operation.
-            let run =
-                tokio::spawn(
-                    async move { run_operations(&show, exec, &session, &ops, repeat).await },
-                );
+            let run = tokio::spawn(async move {
+                run_operations(&show, exec, &session, &ops, repeat, timeout).await
+            });
             match run.await {
                 Ok(done) => {
                     ok &= done.failures == 0;
@@ -284,18 +283,24 @@ async fn run_operations(
     client: &Client,
     ops: &[Arc<Operation>],
     repeat: usize,
+    timeout: Duration,
 ) -> Done {
     // `-r N` repeats the list lazily: a million operations need not exist at once. Once
-    // the connection is lost, no further repetition starts: every operation of those
-    // begun is reported, and the rest are counted, not failed one by one.
+    // the connection is lost, or the server has answered nothing for a whole timeout
+    // (cpppo's client stops at its first missing reply), no further repetition starts:
+    // every operation of those begun is reported, and the rest are counted, not failed
+    // one by one.
     let (n, total) = (ops.len(), ops.len().saturating_mul(repeat));
-    let lost = AtomicBool::new(false);
+    let stop = AtomicU8::new(GO);
     let ops = Repeat {
         ops,
         next: 0,
         total,
-        lost: &lost,
+        stop: &stop,
     };
+    // Outcomes that came from a reply, and when a timeout last found that count.
+    let mut replies = 0u64;
+    let mut silent_since: Option<(Instant, u64)> = None;
     let mut failures = 0usize;
     let mut latencies = latency::Latencies::default();
     let begun = Instant::now();
@@ -308,11 +313,20 @@ async fn run_operations(
                 Ok(OpValue::Read(reading)) if show.json || show.print => client.decode(reading),
                 _ => Vec::new(),
             };
+            match &r.result {
+                Err(e) if e.is_fatal() => stop.store(LOST, Ordering::Relaxed),
+                Err(enip_client::Error::Timeout { .. }) => match silent_since {
+                    Some((at, seen)) if seen == replies => {
+                        if at.elapsed() >= timeout {
+                            stop.store(SILENT, Ordering::Relaxed);
+                        }
+                    }
+                    _ => silent_since = Some((Instant::now(), replies)),
+                },
+                _ => replies += 1,
+            }
             if let Err(e) = &r.result {
                 failures += 1;
-                if e.is_fatal() {
-                    lost.store(true, Ordering::Relaxed);
-                }
                 match &show.label {
                     Some(l) => tracing::warn!("{l}: {}: {e}", op.text),
                     None => tracing::warn!("{}: {e}", op.text),
@@ -347,9 +361,12 @@ async fn run_operations(
     let not_run = total.saturating_sub(stats.operations);
     if not_run > 0 {
         failures += not_run;
+        let why = match stop.load(Ordering::Relaxed) {
+            LOST => "the connection was lost".to_string(),
+            _ => format!("no reply for {timeout:?}"),
+        };
         esay!(
-            "enip-client: {}the connection was lost: {not_run} operations ({} repetitions of \
-             {n}) were not run",
+            "enip-client: {}{why}: {not_run} operations ({} repetitions of {n}) were not run",
             show.label
                 .as_deref()
                 .map(|l| format!("{l}: "))
@@ -377,13 +394,19 @@ async fn run_operations(
 }
 
 /// The operations, `total` of them in turns through the list, until the connection is
-/// lost: then no further turn starts.
+/// lost or the server falls silent (`stop` is not [`GO`]): then no further turn starts.
 struct Repeat<'a> {
     ops: &'a [Arc<Operation>],
     next: usize,
     total: usize,
-    lost: &'a AtomicBool,
+    stop: &'a AtomicU8,
 }
+
+/// Why [`Repeat`] stops early: it does not ([`GO`]), the connection is gone, or nothing
+/// has answered for a whole timeout.
+const GO: u8 = 0;
+const LOST: u8 = 1;
+const SILENT: u8 = 2;
 
 impl Iterator for Repeat<'_> {
     type Item = Arc<Operation>;
@@ -394,7 +417,7 @@ impl Iterator for Repeat<'_> {
             return None;
         }
         let at = self.next % n;
-        if at == 0 && self.lost.load(Ordering::Relaxed) {
+        if at == 0 && self.stop.load(Ordering::Relaxed) != GO {
             return None;
         }
         self.next += 1;
@@ -575,7 +598,7 @@ fn run_sessions(
             let (exec, repeat) = (settings.exec, args.repeat);
             let (client, ops, label) = (client.clone(), ops.clone(), label.clone());
             running.spawn(async move {
-                let done = run_operations(&show, exec, &client, &ops, repeat).await;
+                let done = run_operations(&show, exec, &client, &ops, repeat, timeout).await;
                 (label, done)
             });
         }
