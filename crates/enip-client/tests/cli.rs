@@ -62,10 +62,7 @@ fn thruput_ends_with_cpppos_line_and_latencies() {
     // With --json the summary is JSON too, so every line parses.
     let out = ours(&["-a", &addr, "-r", "3", "--json", "--thruput", "SCADA[0-10]"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let lines: Vec<serde_json::Value> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&out);
     assert_eq!(lines.len(), 4);
     let sum = &lines[3]["thruput"];
     assert_eq!(
@@ -90,10 +87,7 @@ fn json_lines_carry_values_types_and_statuses() {
         "Nope",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    let lines: Vec<serde_json::Value> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&out);
     assert_eq!(lines.len(), 6);
     assert_eq!(lines[0]["action"], "write");
     assert_eq!(lines[1]["values"], serde_json::json!([1.5, 2.0]));
@@ -222,12 +216,8 @@ fn several_addresses_and_connections_each_run_every_operation() {
         "SCADA[1]",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let lines: Vec<serde_json::Value> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&out);
     // Every session ran both operations, in order, and says which session it is.
-    let mut targets: Vec<String> = Vec::new();
     for ip in 10..=12 {
         for k in 1..=2 {
             let target = format!("127.0.53.{ip}:44818#{k}");
@@ -236,7 +226,6 @@ fn several_addresses_and_connections_each_run_every_operation() {
             assert_eq!(mine.len(), 2, "{target}: {lines:?}");
             assert_eq!(mine[0]["action"], "write", "{target}");
             assert_eq!(mine[1]["values"], serde_json::json!([5]), "{target}");
-            targets.push(target);
         }
     }
     assert_eq!(lines.len(), 12);
@@ -292,10 +281,7 @@ fn several_addresses_and_connections_each_run_every_operation() {
         "SCADA[0-10]",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let lines: Vec<serde_json::Value> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&out);
     assert_eq!(lines.len(), 61);
     assert!(lines[..60].iter().all(|l| l["ok"] == true));
     let sum = &lines[60]["thruput"];
@@ -367,4 +353,12 @@ fn a_session_that_cannot_open_is_reported_and_the_rest_run() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Standard output as JSON, a value per line; a line that does not parse fails the test.
+fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    stdout(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
 }
