@@ -9,10 +9,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
 use enip_device::{Controller, UdtDef};
 
+#[path = "support/serve.rs"]
+mod serve;
 #[path = "support/venv.rs"]
 mod venv;
 
@@ -67,25 +68,8 @@ fn serve_udts(ip: [u8; 4]) -> SocketAddr {
 }
 
 fn serve_controller(ip: [u8; 4], mut c: Controller) -> SocketAddr {
-    let addr = SocketAddr::from((ip, 44818));
     c.now_us = 1_700_000_000_000_000;
-    let ctrl = Arc::new(Mutex::new(c));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
-            let udp = tokio::net::UdpSocket::bind(addr).await.unwrap();
-            tokio::spawn(enip_server::serve_udp(udp, ctrl.clone()));
-            tx.send(()).unwrap();
-            enip_server::serve_tcp(tcp, ctrl).await;
-        });
-    });
-    rx.recv().unwrap();
-    addr
+    serve::serve_controller(ip, c)
 }
 
 fn run(py: &PathBuf, script: &str, args: &[&str]) -> String {

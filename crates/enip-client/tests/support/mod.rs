@@ -5,13 +5,16 @@
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use enip_device::{Controller, UdtDef};
 
 #[path = "../../../enip-server/tests/support/venv.rs"]
 mod venv;
+
+#[path = "../../../enip-server/tests/support/serve.rs"]
+mod serve;
+pub use serve::serve_controller;
 
 /// The venv's Python with cpppo and pycomm3 (`ENIP_PYTHON` names another).
 pub fn python() -> Option<PathBuf> {
@@ -62,27 +65,6 @@ pub fn controller() -> Controller {
 /// the test process.
 pub fn serve(ip: [u8; 4]) -> SocketAddr {
     serve_controller(ip, controller())
-}
-
-pub fn serve_controller(ip: [u8; 4], c: Controller) -> SocketAddr {
-    let addr = SocketAddr::from((ip, 44818));
-    let ctrl = Arc::new(Mutex::new(c));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
-            let udp = tokio::net::UdpSocket::bind(addr).await.unwrap();
-            tokio::spawn(enip_server::serve_udp(udp, ctrl.clone()));
-            tx.send(()).unwrap();
-            enip_server::serve_tcp(tcp, ctrl).await;
-        });
-    });
-    rx.recv().unwrap();
-    addr
 }
 
 /// cpppo's simulator, killed when dropped.

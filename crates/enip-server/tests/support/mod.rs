@@ -16,6 +16,8 @@ use enip_server::{Options, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+mod serve;
+
 /// How long a test waits for anything before failing.
 pub const WAIT: Duration = Duration::from_secs(5);
 
@@ -38,28 +40,11 @@ pub fn controller() -> Arc<Mutex<Controller>> {
 /// Serve `tags` on `ip:44818` (TCP and UDP), as a controller does, on a runtime of its
 /// own thread, for tests that drive a blocking or foreign client.
 pub fn serve_in_thread(ip: [u8; 4], tags: &[&str]) -> SocketAddr {
-    let addr = SocketAddr::from((ip, 44818));
     let mut c = Controller::new();
     for t in tags {
         c.add_tag(t).unwrap();
     }
-    let ctrl = Arc::new(Mutex::new(c));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let tcp = TcpListener::bind(addr).await.unwrap();
-            let udp = tokio::net::UdpSocket::bind(addr).await.unwrap();
-            tokio::spawn(enip_server::serve_udp(udp, ctrl.clone()));
-            tx.send(()).unwrap();
-            enip_server::serve_tcp(tcp, ctrl).await;
-        });
-    });
-    rx.recv().unwrap();
-    addr
+    serve::serve_controller(ip, c)
 }
 
 /// A server on a fresh loopback port, running until the test ends or it is done.
