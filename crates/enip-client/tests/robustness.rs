@@ -164,18 +164,19 @@ fn generated_replies(n: usize, seed: u64) -> Vec<Vec<u8>> {
     replies
 }
 
+/// A session to a junk server that waits half a second for each reply.
+async fn connect_impatiently(addr: SocketAddr) -> Client {
+    let options = Options {
+        timeout: Duration::from_millis(500),
+        ..Options::default()
+    };
+    Client::connect(addr, options).await.unwrap()
+}
+
 #[tokio::test]
 async fn generated_replies_fail_cleanly() {
     let addr = junk_server(generated_replies(400, 0x9E37_79B9_7F4A_7C15)).await;
-    let c = Client::connect(
-        addr,
-        Options {
-            timeout: Duration::from_millis(500),
-            ..Options::default()
-        },
-    )
-    .await
-    .unwrap();
+    let c = connect_impatiently(addr).await;
     let p = TagPath::parse("SCADA").unwrap();
     let mut outcomes = [0usize; 2];
     for i in 0..100 {
@@ -208,15 +209,7 @@ async fn generated_replies_to_a_pipeline_fail_cleanly() {
         (0x1234_5678_9ABC_DEF1, true),
     ] {
         let addr = junk_server(generated_replies(300, seed)).await;
-        let c = Client::connect(
-            addr,
-            Options {
-                timeout: Duration::from_millis(500),
-                ..Options::default()
-            },
-        )
-        .await
-        .unwrap();
+        let c = connect_impatiently(addr).await;
         let texts = ["SCADA[0-2]", "SCADA[1]+4", "SCADA[2]=(DINT)5", "SCADA[3]"];
         let ops: Vec<ops::Operation> = (0..200)
             .map(|i| ops::parse(texts[i % texts.len()], DataType::Int).unwrap())
