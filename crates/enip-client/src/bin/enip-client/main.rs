@@ -45,6 +45,7 @@ use enip_client::ops::{self, Operation};
 use enip_client::{discover, report, Client, ListReply, OpValue};
 use enip_proto::types::DataType;
 use enip_proto::Command;
+use futures_util::future::join_all;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
@@ -509,6 +510,32 @@ fn parse_open_files_limit(limits: &str) -> Option<u64> {
         .ok()
 }
 
+/// Every session to one address, opened at once: labelled `addr`, or `addr#k` with
+/// several connections.
+async fn open_sessions(
+    host: &str,
+    port: u16,
+    settings: &cli::Settings,
+) -> Vec<anyhow::Result<(String, Client)>> {
+    let addr = match cli::resolve(host, port, settings.options.timeout).await {
+        Ok(a) => a,
+        Err(e) => return vec![Err(e)],
+    };
+    let n = settings.connections;
+    join_all((1..=n).map(|k| async move {
+        let label = if n > 1 {
+            format!("{addr}#{k}")
+        } else {
+            addr.to_string()
+        };
+        let c = Client::connect(addr, settings.options.clone())
+            .await
+            .with_context(|| label.clone())?;
+        Ok((label, c))
+    }))
+    .await
+}
+
 /// Several sessions (`-a` more than once, a range, or `--connections`): every session
 /// opens first, all at once; then all run the operations at once, on every core. A
 /// session that cannot open is reported and the rest go on.
@@ -536,48 +563,19 @@ fn run_sessions(
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let settings = Arc::new(settings);
     let ops: Arc<[Arc<Operation>]> = ops.into();
     rt.block_on(async move {
         let mut ok = true;
         let timeout = settings.options.timeout;
-        let mut opening = tokio::task::JoinSet::new();
-        for (t, (host, port)) in settings.targets.iter().cloned().enumerate() {
-            let settings = settings.clone();
-            opening.spawn(async move {
-                let addr = match cli::resolve(&host, port, timeout).await {
-                    Ok(a) => a,
-                    Err(e) => return vec![(t, 0, format!("{host}:{port}"), Err(e))],
-                };
-                let mut opened = Vec::new();
-                let mut each = tokio::task::JoinSet::new();
-                for k in 0..settings.connections {
-                    let options = settings.options.clone();
-                    each.spawn(async move { (k, Client::connect(addr, options).await) });
-                }
-                while let Some(r) = each.join_next().await {
-                    if let Ok((k, c)) = r {
-                        let label = if settings.connections > 1 {
-                            format!("{addr}#{}", k + 1)
-                        } else {
-                            addr.to_string()
-                        };
-                        let c = c.with_context(|| label.clone());
-                        opened.push((t, k, label, c));
-                    }
-                }
-                opened
-            });
-        }
-        let mut clients = Vec::with_capacity(sessions);
-        while let Some(r) = opening.join_next().await {
-            clients.extend(r.unwrap_or_default());
-        }
-        clients.sort_by_key(|(t, k, _, _)| (*t, *k));
-        let mut open = Vec::with_capacity(clients.len());
-        for (_, _, label, c) in clients {
-            match c {
-                Ok(c) => open.push((label, c)),
+        // Every address at once, and every session to each; in the order given.
+        let opening = settings
+            .targets
+            .iter()
+            .map(|(host, port)| open_sessions(host, *port, &settings));
+        let mut open = Vec::with_capacity(sessions);
+        for session in join_all(opening).await.into_iter().flatten() {
+            match session {
+                Ok(s) => open.push(s),
                 Err(e) => {
                     ok = false;
                     esay!("enip-client: {e:#}");
