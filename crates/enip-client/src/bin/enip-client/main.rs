@@ -299,9 +299,12 @@ async fn run_operations(
         total,
         stop: &stop,
     };
-    // Outcomes that came from a reply, and when a timeout last found that count.
-    let mut replies = 0u64;
-    let mut silent_since: Option<(Instant, u64)> = None;
+    let mut watch = Watch {
+        stop: &stop,
+        timeout,
+        replies: 0,
+        silent_since: None,
+    };
     let mut failures = 0usize;
     let mut latencies = latency::Latencies::default();
     let begun = Instant::now();
@@ -314,18 +317,7 @@ async fn run_operations(
                 Ok(OpValue::Read(reading)) if show.json || show.print => client.decode(reading),
                 _ => Vec::new(),
             };
-            match &r.result {
-                Err(e) if e.is_fatal() => stop.store(LOST, Ordering::Relaxed),
-                Err(enip_client::Error::Timeout { .. }) => match silent_since {
-                    Some((at, seen)) if seen == replies => {
-                        if at.elapsed() >= timeout {
-                            stop.store(SILENT, Ordering::Relaxed);
-                        }
-                    }
-                    _ => silent_since = Some((Instant::now(), replies)),
-                },
-                _ => replies += 1,
-            }
+            watch.saw(&r.result);
             if let Err(e) = &r.result {
                 failures += 1;
                 match &show.label {
@@ -401,6 +393,34 @@ struct Repeat<'a> {
     next: usize,
     total: usize,
     stop: &'a AtomicU8,
+}
+
+/// Sets [`Repeat`]'s `stop` from each outcome: [`LOST`] when the connection is gone,
+/// [`SILENT`] when a timeout finds no reply since a timeout a whole `timeout` earlier.
+struct Watch<'a> {
+    stop: &'a AtomicU8,
+    timeout: Duration,
+    /// Outcomes that came from a reply.
+    replies: u64,
+    /// When a timeout last found `replies` at this count.
+    silent_since: Option<(Instant, u64)>,
+}
+
+impl Watch<'_> {
+    fn saw(&mut self, result: &enip_client::Result<OpValue>) {
+        match result {
+            Err(e) if e.is_fatal() => self.stop.store(LOST, Ordering::Relaxed),
+            Err(enip_client::Error::Timeout { .. }) => match self.silent_since {
+                Some((at, seen)) if seen == self.replies => {
+                    if at.elapsed() >= self.timeout {
+                        self.stop.store(SILENT, Ordering::Relaxed);
+                    }
+                }
+                _ => self.silent_since = Some((Instant::now(), self.replies)),
+            },
+            _ => self.replies += 1,
+        }
+    }
 }
 
 /// Why [`Repeat`] stops early: it does not ([`GO`]), the connection is gone, or nothing
