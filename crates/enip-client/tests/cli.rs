@@ -204,18 +204,14 @@ fn several_addresses_and_connections_each_run_every_operation() {
     for ip in 10..=12 {
         serve([127, 0, 53, ip]);
     }
-    let out = ours(&[
-        "-a",
-        "127.0.53.10-12",
-        "--connections",
-        "2",
-        "-d",
-        "4",
-        "--json",
-        "SCADA[1]=(DINT)5",
-        "SCADA[1]",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    // Three simulators, two sessions each; a run that must succeed.
+    let fleet = |more: &[&str]| {
+        let args = [&["-a", "127.0.53.10-12", "--connections", "2"], more].concat();
+        let out = ours(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        out
+    };
+    let out = fleet(&["-d", "4", "--json", "SCADA[1]=(DINT)5", "SCADA[1]"]);
     let lines = json_lines(&out);
     // Every session ran both operations, in order, and says which session it is.
     for ip in 10..=12 {
@@ -236,13 +232,9 @@ fn several_addresses_and_connections_each_run_every_operation() {
     }
 
     // --thruput adds up every session, then names the slowest and fastest.
-    let out = ours(&[
-        "-a",
-        "127.0.53.10-12",
+    let out = fleet(&[
         "-a",
         "127.0.53.10",
-        "--connections",
-        "2",
         "-d",
         "20",
         "-r",
@@ -251,7 +243,6 @@ fn several_addresses_and_connections_each_run_every_operation() {
         "SCADA[0-10]",
         "SCADA[2]=(DINT)2",
     ]);
-    assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
@@ -267,20 +258,7 @@ fn several_addresses_and_connections_each_run_every_operation() {
     assert!(lines[2].contains("127.0.53.1"), "{text}");
 
     // With --json, every line is JSON: one per operation, then the summary.
-    let out = ours(&[
-        "-a",
-        "127.0.53.10-12",
-        "--connections",
-        "2",
-        "-d",
-        "5",
-        "-r",
-        "10",
-        "--json",
-        "--thruput",
-        "SCADA[0-10]",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = fleet(&["-d", "5", "-r", "10", "--json", "--thruput", "SCADA[0-10]"]);
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 61);
     assert!(lines[..60].iter().all(|l| l["ok"] == true));
